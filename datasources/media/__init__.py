@@ -1,0 +1,1 @@
+"""Media metadata (relational store) and media bytes (blob store)."""

@@ -1,0 +1,26 @@
+"""Every table, imported once so Alembic and tests see the whole metadata."""
+from datasources.media.tables import MediaRow
+from datasources.sql import Base
+from datasources.users.tables import (
+    BlockRow,
+    CloseFriendRow,
+    FollowRow,
+    FriendRequestRow,
+    FriendshipRow,
+    RefreshTokenRow,
+    UserRow,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "BlockRow",
+    "CloseFriendRow",
+    "FollowRow",
+    "FriendRequestRow",
+    "FriendshipRow",
+    "MediaRow",
+    "RefreshTokenRow",
+    "UserRow",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Users, credentials and the social graph, in the relational store."""

@@ -1,0 +1,128 @@
+"""SQL for users and credentials. Business rules live in resolvers/users, not here."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from datasources.sql import Database, utcnow
+from datasources.users.tables import UserRow
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    platform: str
+    username: str
+    email: str
+    display_name: str
+    bio: str | None
+    avatar_media_id: int | None
+    is_private: bool
+    is_verified: bool
+    follower_count: int
+    following_count: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: UserRecord
+    password_hash: str
+
+
+class UsernameTaken(Exception):
+    """Username or email already used on this platform; `field` says which."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def to_record(row: UserRow) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        platform=row.platform,
+        username=row.username,
+        email=row.email,
+        display_name=row.display_name,
+        bio=row.bio,
+        avatar_media_id=row.avatar_media_id,
+        is_private=row.is_private,
+        is_verified=row.is_verified,
+        follower_count=row.follower_count,
+        following_count=row.following_count,
+        created_at=row.created_at,
+    )
+
+
+class UserStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(
+        self,
+        platform: str,
+        username: str,
+        email: str,
+        password_hash: str,
+        display_name: str,
+        is_verified: bool = False,
+    ) -> UserRecord:
+        username_key, email_key = username.casefold(), email.casefold()
+        async with self.db.transaction() as session:
+            for column, value, field in (
+                (UserRow.username_key, username_key, "username"),
+                (UserRow.email_key, email_key, "email"),
+            ):
+                taken = await session.scalar(
+                    select(UserRow.id).where(UserRow.platform == platform, column == value)
+                )
+                if taken is not None:
+                    raise UsernameTaken(field)
+            row = UserRow(
+                platform=platform,
+                username=username,
+                username_key=username_key,
+                email=email,
+                email_key=email_key,
+                password_hash=password_hash,
+                display_name=display_name,
+                is_verified=is_verified,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError as exc:  # a concurrent sign-up won the race
+                raise UsernameTaken("username") from exc
+            return to_record(row)
+
+    async def by_ids(self, platform: str, ids: Sequence[int]) -> dict[int, UserRecord]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(UserRow).where(UserRow.platform == platform, UserRow.id.in_(ids))
+            )
+            return {row.id: to_record(row) for row in rows}
+
+    async def by_username(self, platform: str, username: str) -> UserRecord | None:
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(UserRow).where(
+                    UserRow.platform == platform, UserRow.username_key == username.casefold()
+                )
+            )
+            return to_record(row) if row else None
+
+    async def credentials(self, platform: str, login: str) -> Credentials | None:
+        """Look a user up by username or email (case-insensitive) for sign-in."""
+        key = login.casefold()
+        column = UserRow.email_key if "@" in key else UserRow.username_key
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(UserRow).where(UserRow.platform == platform, column == key)
+            )
+            return Credentials(to_record(row), row.password_hash) if row else None

@@ -1,0 +1,1 @@
+"""Alembic migrations of the relational store. Never edit one that has landed."""

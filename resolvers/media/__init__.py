@@ -1,0 +1,1 @@
+"""What media fields and mutations do: upload rules, ownership, URLs."""

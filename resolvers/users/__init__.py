@@ -1,0 +1,1 @@
+"""What users fields and mutations do: validation, policy, the social graph."""

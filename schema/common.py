@@ -1,0 +1,79 @@
+"""Types every domain shares: Node, PageInfo, Relay connections, scalars, Platform."""
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import Enum
+from typing import Generic, NewType, TypeVar
+
+import strawberry
+from strawberry.file_uploads import Upload
+
+from resolvers.pagination import Page, encode_cursor
+
+T = TypeVar("T")
+
+
+def _parse_base64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not valid standard base64") from exc
+
+
+Base64 = strawberry.scalar(
+    NewType("Base64", bytes),
+    name="Base64",
+    description="standard base64 of opaque bytes (keys, ciphertext)",
+    serialize=lambda value: base64.b64encode(value).decode(),
+    parse_value=_parse_base64,
+)
+
+__all__ = ["Base64", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform", "connection"]
+
+
+@strawberry.enum
+class Platform(Enum):
+    SOCIALINK = "socialink"
+    VIGNETTE = "vignette"
+
+
+@strawberry.interface
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int
+
+
+def connection(page: Page[T]) -> Connection[T]:
+    """Wrap a keyset page (already converted to schema objects) as a Relay connection."""
+    edges = [Edge(cursor=encode_cursor(key), node=node) for key, node in page.items]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total_count,
+    )

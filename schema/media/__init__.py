@@ -1,0 +1,1 @@
+"""The media subgraph: Media and its upload/delete mutations."""

@@ -1,0 +1,1 @@
+"""The users subgraph: User, the social graph, sign-up and sessions."""

@@ -1,0 +1,1 @@
+"""Mutations of the users subgraph, one concern per module."""

@@ -1,0 +1,1 @@
+"""HTTP server: app factory, settings, auth, CLI, health and metrics."""

@@ -1,0 +1,85 @@
+"""`entativa`: serve, migrate, schema print, demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from server.settings import Settings
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from datasources.migrate import upgrade
+    from server.app import create_app
+
+    settings = Settings()
+    print(f"[entativa] migrating {settings.resolved_database_url}", flush=True)
+    asyncio.run(upgrade(settings.resolved_database_url))
+    if not args.no_demo and args.subgraph is None:
+        from server.demo import load_demo_if_empty
+
+        asyncio.run(load_demo_if_empty(settings))
+    app = create_app(settings, subgraph=args.subgraph)
+    where = f"http://{args.host}:{args.port}"
+    what = f"subgraph {args.subgraph}" if args.subgraph else "the whole graph"
+    print(f"[entativa] serving {what} at {where}/graphql (GraphiQL in a browser)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+def cmd_migrate(_args: argparse.Namespace) -> None:
+    from datasources.migrate import upgrade
+
+    settings = Settings()
+    asyncio.run(upgrade(settings.resolved_database_url))
+    print(f"[entativa] {settings.resolved_database_url} is at the latest migration")
+
+
+def cmd_schema_print(args: argparse.Namespace) -> None:
+    from schema.subgraphs import print_subgraph
+    from schema.supergraph import print_supergraph
+
+    sys.stdout.write(print_subgraph(args.subgraph) if args.subgraph else print_supergraph())
+    sys.stdout.write("\n")
+
+
+def cmd_demo(_args: argparse.Namespace) -> None:
+    from datasources.migrate import upgrade
+    from server.demo import load_demo
+
+    settings = Settings()
+    asyncio.run(upgrade(settings.resolved_database_url))
+    asyncio.run(load_demo(settings))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="entativa", description="Entativa Graph")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, load demo data when empty, and serve")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--subgraph", default=None, help="serve one subgraph (users, media, …)")
+    serve.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+
+    schema = commands.add_parser("schema", help="schema tools")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+    printer = schema_commands.add_parser("print", help="print the SDL")
+    printer.add_argument("--subgraph", default=None)
+    printer.set_defaults(run=cmd_schema_print)
+
+    commands.add_parser("demo", help="load the demo world").set_defaults(run=cmd_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Everything one process holds for its lifetime: settings, stores, schema, auth."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+
+from datasources.registry import Stores, build_stores
+from resolvers.context import Viewer
+from server.auth import Auth
+from server.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    stores: Stores
+    schema: strawberry.Schema
+    auth: Auth
+
+    async def authenticate(self, token: str, platform: str) -> Viewer | None:
+        """The viewer an access token proves on `platform`, or None."""
+        viewer = self.auth.read_access_token(token)
+        if viewer is None or viewer.platform != platform:
+            return None
+        return viewer
+
+    async def close(self) -> None:
+        await self.stores.close()
+
+
+def build_runtime(settings: Settings, schema: strawberry.Schema) -> Runtime:
+    stores = build_stores(settings.resolved_database_url, echo=settings.sql_echo)
+    return Runtime(settings=settings, stores=stores, schema=schema, auth=Auth(settings))

@@ -1,0 +1,72 @@
+"""Settings from the environment (`ENTATIVA_*`), with embedded defaults.
+
+The defaults run everything in one process on local files under `./data`, so a
+newcomer needs no server. Production points the URLs at real services.
+"""
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PlatformName = Literal["socialink", "vignette"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENTATIVA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite file in data_dir
+    redis_url: str = ""  # empty: in-process cache
+    media_dir: Path | None = None  # empty: data_dir / "media"
+    public_url: str = ""  # base for absolute media URLs; empty: relative paths
+
+    default_platform: PlatformName = "socialink"
+    secret_key: str = ""  # empty: generated once, kept in data_dir/secret_key
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    sign_in_failures_per_minute: int = 5
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_video_bytes: int = 200 * 1024 * 1024
+    max_audio_bytes: int = 50 * 1024 * 1024
+
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_query_tokens: int = 2000
+    max_page_size: int = 100
+
+    graphiql: bool = True
+    introspection: bool = True
+    log_level: str = "INFO"
+    sql_echo: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'entativa.db').as_posix()}"
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The token signing secret: configured, or generated once and kept on disk."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+PLATFORMS: tuple[PlatformName, ...] = ("socialink", "vignette")

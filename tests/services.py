@@ -1,0 +1,41 @@
+"""Real services the tests may use, and the rule for when one is missing.
+
+A test of an adapter whose server is unreachable is skipped with the reason,
+except under ENTATIVA_REQUIRE_SERVICES=1 (CI), where it fails instead.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ENTATIVA_TEST_POSTGRES_ADMIN", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+POSTGRES_URL = os.environ.get(
+    "ENTATIVA_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/entativa_test"
+)
+REDIS_URL = os.environ.get("ENTATIVA_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def services_required() -> bool:
+    return os.environ.get("ENTATIVA_REQUIRE_SERVICES") == "1"
+
+
+def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require(name: str, host: str, port: int) -> None:
+    """Skip (or fail in CI) when the service at host:port does not answer."""
+    if reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if services_required():
+        pytest.fail(message + " and ENTATIVA_REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip(message + " (start it, see DEVELOPERS.md)")
