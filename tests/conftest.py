@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from datasources.migrate import upgrade
@@ -38,11 +39,14 @@ _postgres_ready = False
 
 
 async def _prepare_postgres() -> None:
+    name = make_url(POSTGRES_URL).database
     admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'entativa_test'"))
+        exists = await conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
         if not exists:
-            await conn.execute(text("CREATE DATABASE entativa_test"))
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
     await admin.dispose()
     engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     async with engine.connect() as conn:
