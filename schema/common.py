@@ -8,6 +8,7 @@ from typing import Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.file_uploads import Upload
+from strawberry.schema.config import StrawberryConfig
 
 from resolvers.pagination import Page, encode_cursor
 
@@ -21,15 +22,22 @@ def _parse_base64(value: str) -> bytes:
         raise ValueError("not valid standard base64") from exc
 
 
-Base64 = strawberry.scalar(
-    NewType("Base64", bytes),
-    name="Base64",
-    description="standard base64 of opaque bytes (keys, ciphertext)",
-    serialize=lambda value: base64.b64encode(value).decode(),
-    parse_value=_parse_base64,
+Base64 = NewType("Base64", bytes)
+
+# Custom scalars are registered through the schema config (strawberry's current API);
+# every schema we build passes SCALARS, and `Base64` is listed in its types.
+SCALARS = StrawberryConfig(
+    scalar_map={
+        Base64: strawberry.scalar(
+            name="Base64",
+            description="standard base64 of opaque bytes (keys, ciphertext)",
+            serialize=lambda value: base64.b64encode(value).decode(),
+            parse_value=_parse_base64,
+        )
+    }
 )
 
-__all__ = ["Base64", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform", "connection"]
+__all__ = ["Base64", "SCALARS", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform", "connection"]
 
 
 @strawberry.enum

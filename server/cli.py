@@ -37,10 +37,14 @@ def cmd_migrate(_args: argparse.Namespace) -> None:
 
 
 def cmd_schema_print(args: argparse.Namespace) -> None:
-    from schema.subgraphs import print_subgraph
-    from schema.supergraph import print_supergraph
+    if args.subgraph:
+        from schema.subgraphs import print_subgraph
 
-    sys.stdout.write(print_subgraph(args.subgraph) if args.subgraph else print_supergraph())
+        sys.stdout.write(print_subgraph(args.subgraph))
+    else:
+        from schema.supergraph import print_supergraph
+
+        sys.stdout.write(print_supergraph())
     sys.stdout.write("\n")
 
 
