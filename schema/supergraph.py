@@ -9,6 +9,7 @@ from graphql import print_schema
 from strawberry.extensions import SchemaExtension
 from strawberry.tools import merge_types
 
+from schema.common import SCALARS, Base64
 from schema.domains import DOMAINS, Domain
 
 
@@ -28,7 +29,9 @@ def _roots(domains: Iterable[Domain]) -> dict[str, Any]:
 
 def supergraph(extensions: Sequence[type[SchemaExtension] | SchemaExtension] = ()) -> strawberry.Schema:
     """Every domain in one schema (no federation fields): what clients see."""
-    return strawberry.federation.Schema(**_roots(DOMAINS.values()), extensions=list(extensions))
+    roots = _roots(DOMAINS.values())
+    roots["types"] = [Base64, *roots["types"]]
+    return strawberry.federation.Schema(**roots, extensions=list(extensions), config=SCALARS)
 
 
 def print_supergraph() -> str:
