@@ -4,6 +4,7 @@ Run in its own process so the server under test gets a core of its own:
     python -m bench.loadgen URL BODY_FILE --seconds 10 --connections 8 [--header 'K: V']
 Prints one JSON line: requests, errors, rps, p50_ms, p99_ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,14 +51,19 @@ def build_request(url: str, body: bytes | None, headers: list[str]) -> tuple[str
     return parts.hostname or "127.0.0.1", parts.port or 80, raw
 
 
-async def run(url: str, body: bytes | None, headers: list[str], seconds: float, connections: int) -> dict[str, float]:
+async def run(
+    url: str, body: bytes | None, headers: list[str], seconds: float, connections: int
+) -> dict[str, float]:
     host, port, request = build_request(url, body, headers)
     latencies: list[float] = []
     errors: list[int] = []
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
     await asyncio.gather(
-        *(_one_connection(host, port, request, deadline, latencies, errors) for _ in range(connections))
+        *(
+            _one_connection(host, port, request, deadline, latencies, errors)
+            for _ in range(connections)
+        )
     )
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)

@@ -1,0 +1,194 @@
+"""The demo world: about 20 users on each platform, their avatars, follows and friendships.
+
+It is loaded through the public GraphQL API (in-process, over ASGI), so demo data obeys
+exactly the rules a client does: counts, privacy, requests, generated avatars.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from typing import Any
+
+import httpx
+from PIL import Image, ImageDraw
+from sqlalchemy import func, select
+
+from datasources.users.tables import UserRow
+from server.settings import Settings
+
+DEMO_PASSWORD = "entativa-demo"
+NAMES = [
+    "ada",
+    "grace",
+    "alan",
+    "linus",
+    "margaret",
+    "dennis",
+    "barbara",
+    "ken",
+    "frances",
+    "donald",
+    "radia",
+    "tim",
+    "hedy",
+    "vint",
+    "katherine",
+    "john",
+    "sophie",
+    "guido",
+    "annie",
+    "edsger",
+]
+BIOS = [
+    "Writing code and drinking tea.",
+    "Photos from everywhere.",
+    "Runner, reader, baker.",
+    "Here for the takes.",
+    None,
+]
+PALETTE = [
+    (231, 76, 60),
+    (52, 152, 219),
+    (46, 204, 113),
+    (155, 89, 182),
+    (241, 196, 15),
+    (26, 188, 156),
+]
+
+SIGN_UP = """mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }"""
+UPLOAD = (
+    """mutation($file: Upload!, $alt: String) { uploadMedia(file: $file, altText: $alt) { id } }"""
+)
+PROFILE = """mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }"""
+FOLLOW = """mutation($id: ID!) { follow(userId: $id) { following } }"""
+FRIEND = """mutation($id: ID!) { sendFriendRequest(userId: $id) { friends } }"""
+
+
+def avatar_png(name: str, color: tuple[int, int, int]) -> bytes:
+    """A 256×256 avatar: a coloured disc with the user's initial."""
+    image = Image.new("RGB", (256, 256), (245, 245, 245))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((16, 16, 240, 240), fill=color)
+    draw.text((128, 128), name[0].upper(), fill=(255, 255, 255), anchor="mm", font_size=120)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+class DemoClient:
+    def __init__(self, http: httpx.AsyncClient, platform: str) -> None:
+        self.http = http
+        self.platform = platform
+
+    async def call(self, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.http.post(
+            f"/{self.platform}/graphql",
+            json={"query": query, "variables": variables},
+            headers=headers,
+        )
+        body = response.json()
+        if body.get("errors"):
+            raise RuntimeError(f"demo data: {body['errors'][0]['message']}")
+        return body["data"]
+
+    async def upload_avatar(self, token: str, name: str, color: tuple[int, int, int]) -> str:
+        import json
+
+        operations = {"query": UPLOAD, "variables": {"file": None, "alt": f"{name}'s avatar"}}
+        response = await self.http.post(
+            f"/{self.platform}/graphql",
+            data={
+                "operations": json.dumps(operations),
+                "map": json.dumps({"0": ["variables.file"]}),
+            },
+            files={"0": (f"{name}.png", avatar_png(name, color), "image/png")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        body = response.json()
+        if body.get("errors"):
+            raise RuntimeError(f"demo avatar: {body['errors'][0]['message']}")
+        return str(body["data"]["uploadMedia"]["id"])
+
+
+async def _populate(client: DemoClient, rng: random.Random) -> None:
+    accounts: list[tuple[str, str]] = []  # (token, user id)
+    for index, name in enumerate(NAMES):
+        data = await client.call(
+            SIGN_UP,
+            {
+                "input": {
+                    "username": name,
+                    "email": f"{name}@{client.platform}.example",
+                    "password": DEMO_PASSWORD,
+                    "displayName": name.capitalize(),
+                }
+            },
+        )
+        token, user_id = data["signUp"]["accessToken"], data["signUp"]["user"]["id"]
+        avatar = await client.upload_avatar(token, name, PALETTE[index % len(PALETTE)])
+        private = client.platform == "vignette" and index % 7 == 6
+        await client.call(
+            PROFILE,
+            {
+                "input": {
+                    "bio": BIOS[index % len(BIOS)],
+                    "avatarMediaId": avatar,
+                    "isPrivate": private,
+                }
+            },
+            token,
+        )
+        accounts.append((token, user_id))
+    for token, user_id in accounts:
+        for _, other in rng.sample(accounts, 8):
+            if other != user_id:
+                await client.call(FOLLOW, {"id": other}, token)
+    if client.platform == "socialink":
+        for i, (token, _) in enumerate(accounts):
+            for _, other in accounts[i + 1 : i + 4]:
+                await client.call(FRIEND, {"id": other}, token)
+        # the other side accepts by sending its own request back
+        for i, (_, user_id) in enumerate(accounts):
+            for token, _ in accounts[i + 1 : i + 3]:
+                await client.call(FRIEND, {"id": user_id}, token)
+
+
+async def load_demo(settings: Settings) -> None:
+    """Load the demo world on both platforms (expects an empty database)."""
+    from server.app import create_app
+
+    app = create_app(settings)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
+            for platform in ("socialink", "vignette"):
+                print(f"[entativa] loading demo data on {platform}…", flush=True)
+                await _populate(DemoClient(http, platform), random.Random(platform))
+    finally:
+        await app.state.runtime.close()
+    print(
+        f"[entativa] demo users on both platforms: {', '.join(NAMES[:5])}, … "
+        f"(20 each); sign in with any of them and the password '{DEMO_PASSWORD}'",
+        flush=True,
+    )
+
+
+async def load_demo_if_empty(settings: Settings) -> None:
+    from datasources.sql import Database
+
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.session() as session:
+            users = await session.scalar(select(func.count()).select_from(UserRow))
+    finally:
+        await db.dispose()
+    if users:
+        print(f"[entativa] database has {users} users: demo data not loaded again", flush=True)
+        print(
+            f"[entativa] demo sign-in (if it is the demo world): ada / '{DEMO_PASSWORD}'",
+            flush=True,
+        )
+        return
+    await load_demo(settings)
