@@ -9,6 +9,7 @@ from resolvers.errors import Unauthenticated
 
 if TYPE_CHECKING:
     from datasources.registry import Loaders, Stores
+    from datasources.users.sessions import RefreshTokenRecord
     from server.settings import Settings
 
 
@@ -37,6 +38,20 @@ class Authenticator(Protocol):
     def verify_password(self, password_hash: str, password: str) -> bool: ...
 
     async def start_session(self, user_id: int, platform: str) -> IssuedSession: ...
+
+    async def check_password(self, password_hash: str | None, password: str) -> bool:
+        """Verify off the event loop; with no hash (unknown user) verify a dummy, so
+        the time taken does not tell whether the user exists. False then."""
+        ...
+
+    def refresh_token_id(self, refresh_token: str) -> str:
+        """The key a refresh token is stored under (a hash: the token is never stored)."""
+        ...
+
+    async def rotate_session(self, used: RefreshTokenRecord) -> IssuedSession | None:
+        """The next access and refresh tokens of `used`'s family; None when `used`
+        was rotated or revoked meanwhile (a concurrent use won)."""
+        ...
 
 
 @dataclass

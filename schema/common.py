@@ -46,7 +46,9 @@ class Platform(Enum):
     VIGNETTE = "vignette"
 
 
-@strawberry.interface
+# An entity interface (Federation 2.3): `@key` in the users subgraph, which owns
+# `node(id)`; every implementation is an entity that loads by reference.
+@strawberry.federation.interface(keys=["id"])
 class Node:
     id: strawberry.ID
 

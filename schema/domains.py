@@ -1,11 +1,33 @@
-"""Which root fields each domain (subgraph) contributes. Add a domain here, once."""
+"""Each domain (subgraph): its root fields, the types it owns, what it adds to others.
+
+Declared once, here. `schema.supergraph` merges every domain into the monolith;
+`schema.subgraphs` derives each subgraph from that monolith by this ownership:
+
+- `owns`: the types a domain defines. An entity (a type with `@key`) must be
+  owned by exactly one domain: there it has every field and its
+  `resolve_reference`; other subgraphs see a stub (`id` only). Owned types are
+  in the domain's subgraph even when no field reaches them (e.g. a type found
+  only through `node(id)`). Value types (PageInfo, connections) need no owner.
+- `contributes`: fields a domain adds to another domain's entity, by entity
+  name: the strawberry mixin class that defines them (e.g.
+  `contributes={"User": (UserPostsFields,)}`) or GraphQL field names. The owner's
+  subgraph leaves them out; the contributor's subgraph resolves that entity.
+"""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from schema.common import Node
+from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
+from schema.media.types import Media
+from schema.node import NodeQuery
 from schema.users.mutations.auth import AuthMutation
+from schema.users.mutations.profile import ProfileMutation
+from schema.users.mutations.social import SocialMutation
 from schema.users.queries import UsersQuery
+from schema.users.types import User
 
 
 @dataclass(frozen=True)
@@ -15,9 +37,16 @@ class Domain:
     mutations: tuple[type, ...] = ()
     subscriptions: tuple[type, ...] = ()
     extra_types: tuple[type, ...] = field(default=())
+    owns: tuple[type, ...] = ()
+    contributes: Mapping[str, tuple[type | str, ...]] = field(default_factory=dict)
 
 
 DOMAINS: dict[str, Domain] = {
-    "users": Domain("users", queries=(UsersQuery,), mutations=(AuthMutation,)),
-    "media": Domain("media", queries=(MediaQuery,)),
+    "users": Domain(
+        "users",
+        queries=(UsersQuery, NodeQuery),
+        mutations=(AuthMutation, ProfileMutation, SocialMutation),
+        owns=(Node, User),
+    ),
+    "media": Domain("media", queries=(MediaQuery,), mutations=(MediaMutation,), owns=(Media,)),
 }

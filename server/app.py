@@ -6,10 +6,16 @@ from contextlib import asynccontextmanager
 
 import strawberry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from schema.supergraph import supergraph
+from server import limits
+from server.graphiql import graphiql_routes
 from server.graphql_view import PlatformGraphQL
+from server.logs import configure_logging
+from server.media_routes import media_routes
+from server.observability import Metrics, ObserveRequests, ops_routes
 from server.runtime import Runtime, build_runtime
 from server.settings import PLATFORMS, Settings
 
@@ -30,19 +36,31 @@ def create_app(
     schema: strawberry.Schema | None = None,
     subgraph: str | None = None,
 ) -> Starlette:
-    """The app serving the monolith, or one subgraph when `subgraph` names it."""
+    """The app serving the monolith, or one subgraph when `subgraph` names it.
+
+    A prebuilt `schema` should be built with `extensions=server.limits.extensions(settings)`
+    to get the limits and caches; error masking applies to every schema regardless.
+    """
     settings = settings or Settings()
+    configure_logging(settings.log_level)
+    extensions = limits.extensions(settings)
     if schema is None and subgraph is not None:
         from schema.subgraphs import subgraph_schema
 
-        schema = subgraph_schema(subgraph)
-    runtime = build_runtime(settings, schema or supergraph())
+        schema = subgraph_schema(subgraph, extensions=extensions)
+    runtime = build_runtime(settings, schema or supergraph(extensions=extensions))
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         await runtime.close()
 
-    app = Starlette(routes=graphql_routes(runtime), lifespan=lifespan)
+    routes = [*graphql_routes(runtime), *media_routes(runtime), *ops_routes(runtime, metrics)]
+    if settings.graphiql:
+        routes += graphiql_routes()
+    middleware = [Middleware(ObserveRequests, metrics=metrics)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
+    app.state.metrics = metrics
     return app

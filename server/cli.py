@@ -82,7 +82,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except LookupError as error:
+        from schema.subgraphs import UnknownSubgraph
+
+        if not isinstance(error, UnknownSubgraph):
+            raise
+        sys.exit(f"entativa: {error}")  # a mistyped --subgraph: no traceback
 
 
 if __name__ == "__main__":

@@ -8,9 +8,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from datasources.registry import Loaders
 from resolvers.context import Context, Viewer
+from server import graphiql
+from server.masking import Origin, client_errors
+from server.observability import SCOPE_REQUEST_ID, exchange_of
 from server.runtime import Runtime
 
 BEARER = "bearer "
@@ -68,9 +73,44 @@ class PlatformGraphQL(GraphQL):
                     request.headers.get("authorization")
                 )
             except TokenRejected as rejected:
+                exchange_of(scope, self.platform).codes.append("UNAUTHENTICATED")
                 await unauthenticated(str(rejected))(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our GraphiQL page (local assets, this path as endpoint), not strawberry's CDN one."""
+        return graphiql.page(self.platform, request.url.path)
+
+    async def execute_single(  # noqa: PLR0917
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Also notes the operation's name for the request's metrics and log line."""
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        operation = context.extra.get("operation") or request_data.operation_name or ""
+        exchange_of(request.scope, self.platform).operations.append(operation)
+        return result
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """Masks what the schema's masking did not see (see server/masking.py); counts codes."""
+        exchange = exchange_of(request.scope, self.platform)
+        if result.errors:
+            request_id = request.scope.get(SCOPE_REQUEST_ID) or uuid.uuid4().hex
+            operation = exchange.operations[-1] if exchange.operations else None
+            origin = Origin(request_id, self.platform, operation)
+            result.errors = client_errors(result.errors, origin)
+            exchange.codes += [str((error.extensions or {}).get("code")) for error in result.errors]
+        return await super().process_result(request, result)
 
 
 def unauthenticated(message: str) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,22 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
 
 
+@pytest.fixture
+async def gql_from(app: Any) -> AsyncIterator[Callable[[str], GraphQLClient]]:
+    """`gql_from("1.2.3.4")`: a client of the same app whose requests come from that
+    address (what the server sees as the client address, e.g. for rate limits)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def client_at(address: str) -> GraphQLClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
+        return GraphQLClient(clients[-1])
+
+    yield client_at
+    for client in clients:
+        await client.aclose()
+
+
 SIGN_UP = """
 mutation($input: SignUpInput!) {
   signUp(input: $input) { accessToken refreshToken expiresAt user { id username } }
@@ -181,6 +197,61 @@ async def sign_up(gql: GraphQLClient, username: str, platform: str = "socialink"
     return Account(
         payload["user"]["id"], username, payload["accessToken"], payload["refreshToken"], platform
     )
+
+
+async def create_users(
+    app: Any, usernames: list[str], platform: str = "socialink"
+) -> list[Account]:
+    """Many signed-in accounts fast: straight through the store, no argon2 per user.
+
+    Their password hash is not a hash, so they cannot sign in with a password; the
+    access token comes from the app's own session issuer.
+    """
+    from resolvers.ids import encode_id
+
+    runtime = app.state.runtime
+    accounts = []
+    for name in usernames:
+        user = await runtime.stores.users.create(
+            platform, name, f"{name}@example.com", "test-user-without-password", name
+        )
+        session = await runtime.auth.start_session(user.id, platform)
+        accounts.append(
+            Account(
+                encode_id("User", user.id),
+                name,
+                session.access_token,
+                session.refresh_token,
+                platform,
+            )
+        )
+    return accounts
+
+
+async def insert_media(
+    app: Any, owner: Account, kind: str = "IMAGE", mime_type: str = "image/png"
+) -> str:
+    """A media row owned by `owner`, inserted directly (no upload); its global ID."""
+    from datasources.media.tables import MediaRow
+    from resolvers.ids import encode_id, split_id
+
+    owner_parts = split_id(owner.id)
+    assert owner_parts is not None
+    row = MediaRow(
+        platform=owner.platform,
+        owner_id=int(owner_parts[1]),
+        kind=kind,
+        mime_type=mime_type,
+        size_bytes=100,
+        sha256="0" * 64,
+        width=10 if kind == "IMAGE" else None,
+        height=10 if kind == "IMAGE" else None,
+        blob_key=f"test/{owner.username}/{kind}",
+    )
+    async with app.state.runtime.stores.db.transaction() as session:
+        session.add(row)
+        await session.flush()
+        return encode_id("Media", row.id)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Platforms are tenants: paths, the `platform` query, per-platform identities."""
+
 from __future__ import annotations
 
 from tests.conftest import GraphQLClient, sign_up
@@ -27,6 +28,10 @@ async def test_token_of_one_platform_is_unauthenticated_on_the_other(gql: GraphQ
 
 async def test_user_lookup_never_crosses_platforms(gql: GraphQLClient) -> None:
     await sign_up(gql, "bob", "vignette")
-    assert (await gql('{ user(username: "bob") { id } }', platform="socialink")).ok() == {"user": None}
+    elsewhere = await gql('{ user(username: "bob") { id } }', platform="socialink")
+    unknown = await gql('{ user(username: "nobody") { id } }', platform="socialink")
+    # bob of Vignette is exactly as absent on Socialink as a name nobody has
+    assert elsewhere.data == unknown.data == {"user": None}
+    assert elsewhere.codes == unknown.codes == ["NOT_FOUND"]
     found = await gql('{ user(username: "BOB") { username } }', platform="vignette")
     assert found.ok() == {"user": {"username": "bob"}}

@@ -5,10 +5,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from datasources.media.tables import MediaRow
-from datasources.sql import Database
+from datasources.sql import Database, utcnow
+from datasources.users.tables import UserRow
+
+
+@dataclass(frozen=True)
+class NewMedia:
+    """What an upload stores about its bytes (already written to the blob store)."""
+
+    platform: str
+    owner_id: int
+    kind: str
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    width: int | None
+    height: int | None
+    duration_ms: int | None
+    alt_text: str | None
+    blob_key: str
+    has_thumbnail: bool
 
 
 @dataclass(frozen=True)
@@ -58,3 +77,44 @@ class MediaStore:
                 select(MediaRow).where(MediaRow.platform == platform, MediaRow.id.in_(ids))
             )
             return {row.id: to_record(row) for row in rows}
+
+    async def create(self, media: NewMedia) -> MediaRecord:
+        async with self.db.transaction() as session:
+            row = MediaRow(
+                platform=media.platform,
+                owner_id=media.owner_id,
+                kind=media.kind,
+                mime_type=media.mime_type,
+                size_bytes=media.size_bytes,
+                sha256=media.sha256,
+                width=media.width,
+                height=media.height,
+                duration_ms=media.duration_ms,
+                alt_text=media.alt_text,
+                blob_key=media.blob_key,
+                has_thumbnail=media.has_thumbnail,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            await session.flush()
+            return to_record(row)
+
+    async def delete(self, platform: str, media_id: int) -> bool:
+        """Delete the row, and unset it as anyone's avatar, in one transaction."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(UserRow)
+                .where(UserRow.platform == platform, UserRow.avatar_media_id == media_id)
+                .values(avatar_media_id=None)
+            )
+            deleted = await session.execute(
+                delete(MediaRow).where(MediaRow.platform == platform, MediaRow.id == media_id)
+            )
+            return bool(deleted.rowcount)  # type: ignore[attr-defined]
+
+    async def for_serving(self, media_id: int) -> MediaRecord | None:
+        """One media by id, whatever its platform: only for the byte-serving route,
+        whose URL (`/media/{id}`) names no platform. Ids are unique across platforms."""
+        async with self.db.session() as session:
+            row = await session.get(MediaRow, media_id)
+            return to_record(row) if row else None

@@ -1,11 +1,16 @@
-"""SQL for users and credentials. Business rules live in resolvers/users, not here."""
+"""SQL for users, profiles and credentials (the social graph: graph.py).
+
+Business rules live in resolvers/users, not here.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from datasources.sql import Database, utcnow
@@ -32,6 +37,20 @@ class UserRecord:
 class Credentials:
     user: UserRecord
     password_hash: str
+
+
+UNCHANGED: Any = object()
+"""Marks a ProfileChanges field that the update leaves as it is."""
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """Profile fields to write; those left UNCHANGED are not touched."""
+
+    display_name: str = UNCHANGED
+    bio: str | None = UNCHANGED
+    avatar_media_id: int | None = UNCHANGED
+    is_private: bool = UNCHANGED
 
 
 class UsernameTaken(Exception):
@@ -61,7 +80,11 @@ def to_record(row: UserRow) -> UserRecord:
 
 class UserStore:
     def __init__(self, db: Database) -> None:
+        # graph.py builds on this module's records, hence the import here.
+        from datasources.users.graph import SocialGraph
+
         self.db = db
+        self.graph = SocialGraph(db)
 
     async def create(
         self,
@@ -126,3 +149,43 @@ class UserStore:
                 select(UserRow).where(UserRow.platform == platform, column == key)
             )
             return Credentials(to_record(row), row.password_hash) if row else None
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> UserRecord:
+        """Write the given profile fields in one transaction.
+
+        Going public (is_private false) approves every pending follow request in the
+        same transaction, counts included: a public account has no requests.
+        """
+        from datasources.users.graph import (
+            approve_pending_follows,
+            lock_users,
+            pending_follower_ids,
+        )
+
+        values = {
+            name: value
+            for name, value in (
+                ("display_name", changes.display_name),
+                ("bio", changes.bio),
+                ("avatar_media_id", changes.avatar_media_id),
+                ("is_private", changes.is_private),
+            )
+            if value is not UNCHANGED
+        }
+        going_public = values.get("is_private") is False
+        async with self.db.transaction() as session:
+            # Approving touches each requester's following_count: lock them with the
+            # user, in one ordered batch, so no concurrent follow can deadlock with us.
+            requesters = await pending_follower_ids(session, user_id) if going_public else []
+            await lock_users(session, [user_id, *requesters])
+            if values:
+                await session.execute(update(UserRow).where(UserRow.id == user_id).values(values))
+            if going_public:
+                await approve_pending_follows(session, user_id)
+            row = await session.scalar(
+                select(UserRow)
+                .where(UserRow.id == user_id)
+                .execution_options(populate_existing=True)
+            )
+            assert row is not None
+            return to_record(row)

@@ -1,4 +1,5 @@
 """Sign-up: the contract's validation rules, then one insert."""
+
 from __future__ import annotations
 
 import re
@@ -30,7 +31,10 @@ def validate_sign_up(data: SignUp) -> None:
         raise BadUserInput("email is not a valid address", "email")
     if len(data.password) < MIN_PASSWORD:
         raise BadUserInput(f"password must have at least {MIN_PASSWORD} characters", "password")
-    if data.display_name is not None and not 1 <= len(data.display_name.strip()) <= MAX_DISPLAY_NAME:
+    if (
+        data.display_name is not None
+        and not 1 <= len(data.display_name.strip()) <= MAX_DISPLAY_NAME
+    ):
         raise BadUserInput(f"displayName must be 1-{MAX_DISPLAY_NAME} characters", "displayName")
 
 

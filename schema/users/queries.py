@@ -1,12 +1,13 @@
 """Root query fields of the users subgraph."""
+
 from __future__ import annotations
 
 import strawberry
 from strawberry.types import Info
 
 from resolvers.users import queries
-from schema.common import Platform
-from schema.users.types import User
+from schema.common import Connection, Platform
+from schema.users.types import NO_CURSOR, User, given, users_connection
 
 
 @strawberry.type
@@ -20,7 +21,30 @@ class UsersQuery:
         record = await queries.viewer(info.context)
         return User(record=record) if record else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="null with a NOT_FOUND error for an unknown username or a block either way"
+    )
     async def user(self, info: Info, username: str) -> User | None:
-        record = await queries.user_by_username(info.context, username)
-        return User(record=record) if record else None
+        return User(record=await queries.user_by_username(info.context, username))
+
+    @strawberry.field
+    async def follow_requests(
+        self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
+    ) -> Connection[User]:
+        return users_connection(await queries.follow_requests(info.context, first, given(after)))
+
+    @strawberry.field
+    async def friend_requests(
+        self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
+    ) -> Connection[User]:
+        return users_connection(await queries.friend_requests(info.context, first, given(after)))
+
+    @strawberry.field
+    async def blocked_users(
+        self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
+    ) -> Connection[User]:
+        return users_connection(await queries.blocked_users(info.context, first, given(after)))
+
+    @strawberry.field
+    async def suggested_users(self, info: Info, limit: int | None = 10) -> list[User]:
+        return [User(record=r) for r in await queries.suggested_users(info.context, limit)]
