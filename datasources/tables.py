@@ -1,4 +1,5 @@
 """Every table, imported once so Alembic and tests see the whole metadata."""
+from datasources.events.tables import OutboxRow
 from datasources.media.tables import MediaRow
 from datasources.sql import Base
 from datasources.users.tables import (
@@ -20,6 +21,7 @@ __all__ = [
     "FriendRequestRow",
     "FriendshipRow",
     "MediaRow",
+    "OutboxRow",
     "RefreshTokenRow",
     "UserRow",
     "metadata",

@@ -1,0 +1,1 @@
+"""Domain events: the transactional outbox, the event bus, the relay between them."""
