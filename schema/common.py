@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable, Iterator
 from enum import Enum
 from typing import Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers.pagination import Page, encode_cursor
 
@@ -37,7 +40,10 @@ SCALARS = StrawberryConfig(
     }
 )
 
-__all__ = ["Base64", "SCALARS", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform", "connection"]
+__all__ = [
+    "Base64", "SCALARS", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform",
+    "connection", "node_selection",
+]  # fmt: skip
 
 
 @strawberry.enum
@@ -50,7 +56,10 @@ class Platform(Enum):
 # `node(id)`; every implementation is an entity that loads by reference.
 @strawberry.federation.interface(keys=["id"])
 class Node:
-    id: strawberry.ID
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        """Every Node type gives its own global ID (resolvers/ids.py encode_id)."""
+        raise NotImplementedError
 
 
 @strawberry.type
@@ -87,3 +96,24 @@ def connection(page: Page[T]) -> Connection[T]:
         ),
         total_count=page.total_count,
     )
+
+
+def node_selection(info: Info) -> frozenset[str]:
+    """Names of the fields a connection's query selects on `edges { node { … } }`,
+    through fragments too: what a connection resolver may prefetch for its nodes."""
+    edges = _fields_named(info.selected_fields, "edges")
+    return frozenset(field.name for field in _fields(_fields_named(edges, "node")))
+
+
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields among `selections`' children, fragments flattened."""
+    for selection in selections:
+        for child in selection.selections:
+            if isinstance(child, SelectedField):
+                yield child
+            else:
+                yield from _fields([child])
+
+
+def _fields_named(selections: Iterable[Selection], name: str) -> list[SelectedField]:
+    return [field for field in _fields(selections) if field.name == name]

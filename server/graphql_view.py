@@ -1,4 +1,5 @@
 """The GraphQL endpoint of one platform: strawberry's ASGI view with our context."""
+
 from __future__ import annotations
 
 import uuid
@@ -25,7 +26,7 @@ class TokenRejected(Exception):
     """An Authorization header was sent but proves nothing on this platform."""
 
 
-class PlatformGraphQL(GraphQL):
+class PlatformGraphQL(GraphQL[Context, None]):
     """One instance per platform path; the platform is fixed before anything else."""
 
     def __init__(self, runtime: Runtime, platform: str, **kwargs: Any) -> None:
@@ -51,7 +52,7 @@ class PlatformGraphQL(GraphQL):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = request.scope.get("entativa.viewer")
         request_id = request.scope.get("entativa.request_id") or uuid.uuid4().hex
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request, self.runtime.settings.trusted_proxies)
         return Context(
             platform=self.platform,
             viewer=viewer,
@@ -113,6 +114,23 @@ class PlatformGraphQL(GraphQL):
         return await super().process_result(request, result)
 
 
+def client_address(request: Request | WebSocket, trusted_proxies: list[str]) -> str:
+    """The client's address for per-address limits: the peer, or, when the peer is a
+    trusted proxy, the nearest X-Forwarded-For hop that is not one (hops further left
+    were written by the client itself and prove nothing)."""
+    peer = request.client.host if request.client else "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([hop for hop in hops if hop]):
+        if hop not in trusted_proxies:
+            return hop
+    return peer
+
+
 def unauthenticated(message: str) -> Response:
-    body = {"data": None, "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
+    body = {
+        "data": None,
+        "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}],
+    }
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
     sign_in_failures_per_minute: int = 5
+    # Addresses of proxies (the router, a load balancer) whose X-Forwarded-For is
+    # believed; from anyone else the header is ignored (it is trivial to forge).
+    trusted_proxies: list[str] = []
     max_image_bytes: int = 20 * 1024 * 1024
     max_video_bytes: int = 200 * 1024 * 1024
     max_audio_bytes: int = 50 * 1024 * 1024

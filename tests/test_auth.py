@@ -1,4 +1,5 @@
 """Sign-up, sign-in, sessions: what a client sees, on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -153,9 +154,7 @@ async def test_limit_holds_under_concurrent_guesses(
 ) -> None:
     """Parallel guesses cannot all slip past the counter before any has failed."""
     await sign_up(gql, "alice")
-    guesses = [
-        sign_in(gql_from(f"10.1.0.{n}"), "alice", f"guess number {n}") for n in range(12)
-    ]
+    guesses = [sign_in(gql_from(f"10.1.0.{n}"), "alice", f"guess number {n}") for n in range(12)]
     codes = [result.codes[0] for result in await asyncio.gather(*guesses)]
     assert codes.count("UNAUTHENTICATED") == 5
     assert codes.count("RATE_LIMITED") == 7
@@ -368,3 +367,33 @@ def test_configured_secret_wins(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, secret_key="configured-" + "x" * 40, _env_file=None)  # type: ignore[call-arg]
     assert settings.signing_key == "configured-" + "x" * 40
     assert not (tmp_path / "secret_key").exists()
+
+
+async def test_address_limit_sees_the_client_behind_a_trusted_proxy(
+    settings: Settings, gql: GraphQLClient, gql_from: Callable[[str], GraphQLClient]
+) -> None:
+    """Behind the router every request comes from one address: the limit must key on
+    the client X-Forwarded-For names, and only when a trusted proxy says so."""
+    settings.trusted_proxies = ["10.9.9.9"]
+    await sign_up(gql, "alice")
+    router = gql_from("10.9.9.9")
+
+    def via(*hops: str) -> dict[str, str]:
+        return {"X-Forwarded-For": ", ".join(hops)}
+
+    for attempt in range(5):  # the attacker forges a first hop each time; the router appends
+        forged = via(f"192.168.0.{attempt}", "1.2.3.4")
+        assert (await sign_in(router, f"guess{attempt}", "wrong", headers=forged)).codes == [
+            "UNAUTHENTICATED"
+        ]
+    limited = await sign_in(router, "alice", headers=via("1.2.3.4"))
+    assert limited.codes == ["RATE_LIMITED"]
+    # Another client through the same router is not limited.
+    assert (await sign_in(router, "alice", headers=via("5.6.7.8"))).ok()
+
+    # From a peer that is not a trusted proxy the header is ignored.
+    direct = gql_from("6.6.6.6")
+    for attempt in range(5):
+        result = await sign_in(direct, f"other{attempt}", "wrong", headers=via(f"7.7.7.{attempt}"))
+        assert result.codes == ["UNAUTHENTICATED"]
+    assert (await sign_in(direct, "alice", headers=via("8.8.8.8"))).codes == ["RATE_LIMITED"]

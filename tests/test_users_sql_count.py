@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import Account, GraphQLClient, create_users, insert_media
@@ -84,3 +85,62 @@ async def test_someone_elses_followers_cost_the_same_statements_for_10_and_50(
         assert len(data["user"]["followers"]["edges"]) == size
         counts.append(count)
     assert counts == [THEIR_FOLLOWERS_STATEMENTS] * 2, sql_counter
+
+
+async def test_a_page_loads_only_what_its_selection_asks_for(
+    app: Any, gql: GraphQLClient, sql_counter: list[str]
+) -> None:
+    """Connections prefetch their nodes' avatars and relationships in one batch each,
+    and only when the query selects them (also through fragments)."""
+    owner = await owner_with_followers(app, gql, "owner", 6)
+    names_only = "{ viewer { followers(first: 50) { edges { node { username } } } } }"
+    through_fragments = """
+    query { viewer { followers(first: 50) { ...Page } } }
+    fragment Page on UserConnection { edges { node { ... on User { ...Fan } } } }
+    fragment Fan on User { username followerCount avatar { url } viewerRelationship { following } }
+    """
+
+    count, data = await counted(gql, sql_counter, names_only, token=owner.token)
+    assert len(data["viewer"]["followers"]["edges"]) == 6
+    assert count == 2, sql_counter  # the viewer and the page: no avatars, no relationships
+
+    direct_count, direct = await counted(gql, sql_counter, OWN_FOLLOWERS, token=owner.token)
+    fragment_count, fragments = await counted(
+        gql, sql_counter, through_fragments, token=owner.token
+    )
+    assert fragments == direct
+    assert fragment_count == direct_count == OWN_FOLLOWERS_STATEMENTS, sql_counter
+
+
+async def test_prefetched_nodes_resolve_without_a_task_each(app: Any, gql: GraphQLClient) -> None:
+    """graphql-core runs each awaitable field as an asyncio task; prefetched avatars and
+    relationships resolve as plain values, so a page of 50 costs the tasks of 10."""
+    small = await owner_with_followers(app, gql, "small", 10)
+    large = await owner_with_followers(app, gql, "large", 50)
+    fragments = """
+    query { viewer { followers(first: 50) {
+        ... on UserConnection { edges { node { ...Fan } } }
+    } } }
+    fragment Fan on User { username avatar { url } viewerRelationship { following } }
+    """
+    for query in (OWN_FOLLOWERS, fragments):
+        tasks = [await tasks_created(gql, query, owner.token) for owner in (small, large)]
+        assert tasks[0] == tasks[1], tasks
+
+
+async def tasks_created(gql: GraphQLClient, query: str, token: str) -> int:
+    loop = asyncio.get_running_loop()
+    created = 0
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    previous = loop.get_task_factory()
+    loop.set_task_factory(counting_factory)
+    try:
+        (await gql(query, token=token)).ok()
+    finally:
+        loop.set_task_factory(previous)
+    return created

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from datasources.loading import MaybeAwaitable, loaded, resolved, then
 from datasources.users.graph import NO_RELATIONSHIP, RelationshipRecord
 from datasources.users.store import UserRecord
 from resolvers.context import Context
@@ -39,11 +40,17 @@ class Facts:
 
 async def facts(context: Context, target: UserRecord) -> Facts:
     """The facts about the request's viewer and `target` (one batched load at most)."""
+    return await resolved(facts_now(context, target))
+
+
+def facts_now(context: Context, target: UserRecord) -> MaybeAwaitable[Facts]:
+    """`facts()`, as a plain value when the relationship is already loaded (see
+    datasources/loading.py: fields of many nodes then resolve without a task each)."""
     viewer_id = context.viewer_id
     if viewer_id is None or viewer_id == target.id:
         return Facts(viewer_id, target, NO_RELATIONSHIP)
-    relationship = await context.loaders.users.relationship(viewer_id).load(target.id)
-    return Facts(viewer_id, target, relationship)
+    relationship = loaded(context.loaders.users.relationship(viewer_id), target.id)
+    return then(relationship, lambda found: Facts(viewer_id, target, found))
 
 
 def is_blocked(facts: Facts) -> bool:

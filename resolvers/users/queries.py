@@ -7,8 +7,10 @@ loader, so the fields of each listed user cost no extra query.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
+from datasources.loading import MaybeAwaitable, then
 from datasources.users.graph import After, RelatedPage, RelationshipRecord
 from datasources.users.store import UserRecord
 from resolvers.context import Context
@@ -41,8 +43,26 @@ async def user_by_username(context: Context, username: str) -> UserRecord:
     return record
 
 
-async def viewer_relationship(context: Context, target: UserRecord) -> RelationshipRecord | None:
-    return policy.shown_relationship(await policy.facts(context, target))
+def viewer_relationship(
+    context: Context, target: UserRecord
+) -> MaybeAwaitable[RelationshipRecord | None]:
+    return then(policy.facts_now(context, target), policy.shown_relationship)
+
+
+async def prefetch(
+    context: Context, users: Sequence[UserRecord], avatars: bool, relationships: bool
+) -> None:
+    """Load, one batch each, the avatars and viewer relationships of a page of users,
+    so that their fields resolve from the loaders' cache without a task per node."""
+    loads: list[Awaitable[object]] = []
+    if avatars:
+        ids = [user.avatar_media_id for user in users if user.avatar_media_id is not None]
+        loads.append(context.loaders.media.by_id.load_many(ids))
+    viewer_id = context.viewer_id
+    if relationships and viewer_id is not None:
+        others = [user.id for user in users if user.id != viewer_id]
+        loads.append(context.loaders.users.relationship(viewer_id).load_many(others))
+    await asyncio.gather(*loads)
 
 
 # ── a user's lists ───────────────────────────────────────────────────────

@@ -7,7 +7,7 @@ from strawberry.types import Info
 
 from resolvers.users import queries
 from schema.common import Connection, Platform
-from schema.users.types import NO_CURSOR, User, given, users_connection
+from schema.users.types import NO_CURSOR, User, given, prefetched_users_connection
 
 
 @strawberry.type
@@ -31,19 +31,22 @@ class UsersQuery:
     async def follow_requests(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[User]:
-        return users_connection(await queries.follow_requests(info.context, first, given(after)))
+        page = await queries.follow_requests(info.context, first, given(after))
+        return await prefetched_users_connection(info, page)
 
     @strawberry.field
     async def friend_requests(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[User]:
-        return users_connection(await queries.friend_requests(info.context, first, given(after)))
+        page = await queries.friend_requests(info.context, first, given(after))
+        return await prefetched_users_connection(info, page)
 
     @strawberry.field
     async def blocked_users(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[User]:
-        return users_connection(await queries.blocked_users(info.context, first, given(after)))
+        page = await queries.blocked_users(info.context, first, given(after))
+        return await prefetched_users_connection(info, page)
 
     @strawberry.field
     async def suggested_users(self, info: Info, limit: int | None = 10) -> list[User]:

@@ -1,0 +1,52 @@
+"""Reading through per-request DataLoaders without paying for what is already loaded.
+
+graphql-core runs every awaitable a resolver returns as an asyncio task, and a
+connection of 50 nodes with two loader-backed fields each makes 100 of them even
+when one batched query per field already brought every value in. `loaded()`
+hands back the plain value when the request's loader holds it, so such fields
+resolve synchronously; anything not yet loaded still goes through `load()` and is
+batched as usual. Connections prefetch what their nodes' selection asks for
+(e.g. schema/users/types.py) to make that the common case.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias, TypeVar, Union, cast
+
+from strawberry.dataloader import DataLoader
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R")
+
+MaybeAwaitable: TypeAlias = Union[V, Awaitable[V]]  # noqa: UP007 (a generic alias)
+
+
+def loaded(loader: DataLoader[K, V], key: K) -> MaybeAwaitable[V]:
+    """`key`'s value when this request already loaded it, else its (batched) load."""
+    future = loader.cache_map.get(key)
+    if future is not None and future.done() and not future.cancelled():
+        if future.exception() is None:
+            return cast(V, future.result())
+    return loader.load(key)
+
+
+def then(result: MaybeAwaitable[V], convert: Callable[[V], R]) -> MaybeAwaitable[R]:
+    """`convert` applied to `result`, now if it is a value, later if it is awaitable."""
+    if inspect.isawaitable(result):
+        pending = result
+
+        async def convert_later() -> R:
+            return convert(await pending)
+
+        return convert_later()
+    return convert(cast(V, result))
+
+
+async def resolved(result: MaybeAwaitable[V]) -> V:
+    """Await `result` if it is awaitable (for callers that are async anyway)."""
+    if inspect.isawaitable(result):
+        return await result
+    return cast(V, result)
