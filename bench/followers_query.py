@@ -93,6 +93,7 @@ def baseline_app(settings: Any) -> Any:
 
     runtime = build_runtime(settings, supergraph())
     stores = runtime.stores
+    secret = settings.signing_key
 
     async def followers(request: Request) -> JSONResponse:
         await request.json()
@@ -113,11 +114,12 @@ def baseline_app(settings: Any) -> Any:
         edges = []
         for person in people:
             avatar = avatars.get(person.avatar_media_id) if person.avatar_media_id else None
+            avatar_url = media_url(settings.public_url, secret, avatar) if avatar else None
             relationship = relationships.get(person.id)
             node = {
                 "username": person.username,
                 "followerCount": person.follower_count,
-                "avatar": {"url": media_url(settings.public_url, avatar)} if avatar else None,
+                "avatar": {"url": avatar_url} if avatar_url else None,
                 "viewerRelationship": {"following": bool(relationship and relationship.following)},
             }
             edges.append({"node": node})

@@ -1,4 +1,4 @@
-"""GET/HEAD `/media/{id}` and `/media/{id}/thumbnail`: the stored bytes.
+"""GET/HEAD `/media/{id}/{key}` and `/media/{id}/{key}/thumbnail`: the stored bytes.
 
 Range requests are Starlette's FileResponse (single and multiple ranges, 206 with
 Content-Range, 416 with `Content-Range: bytes */size`, If-Range); we checked it
@@ -8,8 +8,9 @@ mtime-and-size hash), `If-None-Match` → 304, and caching forever: media bytes
 never change under an id (new bytes are a new media), so clients and CDNs may
 keep them for a year without asking again.
 
-The URL names no platform: media ids are unique across platforms, and the bytes
-are public to whoever holds the URL (as on the CDNs of the big platforms).
+The URL names no platform: media ids are unique across platforms. It carries a
+key (resolvers/media/urls.py): the bytes are open to whoever was given the URL by
+the graph, and a guessed id or a wrong key is the same 404 as an unknown id.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from datasources.media.blobs import thumbnail_key
 from datasources.media.store import MediaRecord
 from resolvers.ids import split_id
+from resolvers.media.urls import key_matches
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,20 +40,22 @@ def media_routes(runtime: Runtime) -> list[BaseRoute]:
         return await serve(runtime, request, thumbnail=True)
 
     return [
-        Route("/media/{id}", original, methods=["GET", "HEAD"]),
-        Route("/media/{id}/thumbnail", thumbnail, methods=["GET", "HEAD"]),
+        Route("/media/{id}/{key}", original, methods=["GET", "HEAD"]),
+        Route("/media/{id}/{key}/thumbnail", thumbnail, methods=["GET", "HEAD"]),
     ]
 
 
-async def find(runtime: Runtime, global_id: str) -> MediaRecord | None:
+async def find(runtime: Runtime, global_id: str, key: str) -> MediaRecord | None:
     parts = split_id(global_id)
     if parts is None or parts[0] != "Media" or not parts[1].isdigit():
+        return None
+    if not key_matches(runtime.settings.signing_key, int(parts[1]), key):
         return None
     return await runtime.stores.media.for_serving(int(parts[1]))
 
 
 async def serve(runtime: Runtime, request: Request, thumbnail: bool) -> Response:
-    record = await find(runtime, request.path_params["id"])
+    record = await find(runtime, request.path_params["id"], request.path_params["key"])
     if record is None or (thumbnail and not record.has_thumbnail):
         return not_found()
     key = thumbnail_key(record.blob_key) if thumbnail else record.blob_key

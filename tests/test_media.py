@@ -301,10 +301,33 @@ async def test_serving_headers_conditional_and_range_requests(
 async def test_unknown_media_urls_are_404(http: httpx.AsyncClient) -> None:
     for path in (
         f"/media/{encode_id('Media', 999)}",
-        f"/media/{encode_id('User', 1)}",
-        "/media/not-an-id",
-        f"/media/{encode_id('Media', 999)}/thumbnail",
+        f"/media/{encode_id('Media', 999)}/somekey",
+        f"/media/{encode_id('User', 1)}/somekey",
+        "/media/not-an-id/somekey",
+        f"/media/{encode_id('Media', 999)}/somekey/thumbnail",
     ):
+        assert (await http.get(path)).status_code == 404, path
+
+
+async def test_media_bytes_need_the_key_the_graph_gave(
+    http: httpx.AsyncClient, alice: Account
+) -> None:
+    """Ids are guessable; the bytes open only with the URL the graph handed out."""
+    first = (await upload(http, alice, samples.png())).ok()["uploadMedia"]
+    second = (await upload(http, alice, samples.png((12, 12)))).ok()["uploadMedia"]
+    first_path, second_path = path_of(first["url"]), path_of(second["url"])
+    assert (await http.get(first_path)).status_code == 200
+    assert (await http.get(first_path + "/thumbnail")).status_code == 200
+
+    first_id, first_key = first_path.split("/")[2:4]
+    second_id, second_key = second_path.split("/")[2:4]
+    refused = [
+        f"/media/{first_id}",  # no key
+        f"/media/{first_id}/{first_key[:-1]}",  # a truncated key
+        f"/media/{first_id}/{second_key}",  # another media's key
+        f"/media/{second_id}/{first_key}/thumbnail",
+    ]
+    for path in refused:
         assert (await http.get(path)).status_code == 404, path
 
 

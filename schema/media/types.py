@@ -42,11 +42,13 @@ class Media(Node):
 
     @strawberry.field
     def url(self, info: Info) -> str:
-        return urls.media_url(info.context.settings.public_url, self.record)
+        settings = info.context.settings
+        return urls.media_url(settings.public_url, settings.signing_key, self.record)
 
     @strawberry.field
     def thumbnail_url(self, info: Info) -> str | None:
-        return urls.thumbnail_url(info.context.settings.public_url, self.record)
+        settings = info.context.settings
+        return urls.thumbnail_url(settings.public_url, settings.signing_key, self.record)
 
     @strawberry.field
     def width(self) -> int | None:
