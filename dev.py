@@ -45,7 +45,7 @@ def fingerprint(*files: Path) -> str:
 
 
 def ensure_python_env(extra: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (a newcomer may run an older python3)
         sys.exit("[dev] Python 3.11 or newer is needed: run this with python3.11")
     if not PY.exists():
         say("creating .venv")

@@ -5,13 +5,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasources.cache import Cache, build_cache
+from datasources.events.consumers import EventConsumer
+from datasources.events.pipeline import EventConfig, EventPipeline
 from datasources.media.blobs import BlobStore, LocalBlobStore
 from datasources.media.loaders import MediaLoaders
 from datasources.media.store import MediaStore
+from datasources.posts.loaders import PostLoaders
+from datasources.posts.store import PostStore
+from datasources.posts.take_loaders import TakeLoaders
+from datasources.posts.takes_store import TakeStore
 from datasources.sql import Database
 from datasources.users.loaders import UserLoaders
 from datasources.users.sessions import SessionStore
 from datasources.users.store import UserStore
+from subscriptions.broker import Broker, build_broker
 
 
 @dataclass
@@ -24,8 +31,14 @@ class Stores:
     blobs: BlobStore
     sessions: SessionStore
     cache: Cache
+    events: EventPipeline  # the bus, the outbox relay, the consumers (datasources/events)
+    posts: PostStore
+    takes: TakeStore
+    broker: Broker  # realtime pub/sub (subscriptions/broker.py): Redis or in-process
 
     async def close(self) -> None:
+        await self.events.close()
+        await self.broker.close()
         await self.db.dispose()
         await self.cache.close()
 
@@ -35,6 +48,7 @@ def build_stores(
     echo: bool = False,
     redis_url: str = "",
     media_dir: Path = Path("data/media"),
+    events: EventConfig | None = None,
 ) -> Stores:
     db = Database(database_url, echo=echo)
     return Stores(
@@ -44,7 +58,20 @@ def build_stores(
         blobs=LocalBlobStore(media_dir),
         sessions=SessionStore(db),
         cache=build_cache(redis_url),
+        events=EventPipeline(database_url, events),
+        posts=PostStore(db),
+        takes=TakeStore(db),
+        broker=build_broker(redis_url),
     )
+
+
+def build_consumers(stores: Stores) -> list[EventConsumer]:
+    """The event consumers `entativa worker` (or the embedded server) runs; each is
+    idempotent by event id (datasources/events/consumers.py). Search indexing,
+    notifications and counters add theirs here."""
+    from subscriptions.relay import RealtimeRelay  # domain events → realtime broker
+
+    return [RealtimeRelay(stores.broker)]
 
 
 class Loaders:
@@ -53,3 +80,5 @@ class Loaders:
     def __init__(self, stores: Stores, platform: str) -> None:
         self.users = UserLoaders(stores.users, platform)
         self.media = MediaLoaders(stores.media, platform)
+        self.posts = PostLoaders(stores.posts, platform, users=self.users)
+        self.takes = TakeLoaders(stores.takes, platform)

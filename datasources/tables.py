@@ -1,6 +1,27 @@
 """Every table, imported once so Alembic and tests see the whole metadata."""
-from datasources.events.tables import OutboxRow
+from datasources.events.tables import ConsumedEventRow, OutboxRow
 from datasources.media.tables import MediaRow
+from datasources.posts.tables import (
+    CommentLikeRow,
+    CommentRow,
+    LocationRow,
+    PostHashtagRow,
+    PostLikeRow,
+    PostMediaRow,
+    PostMentionRow,
+    PostRow,
+    PostSaveRow,
+)
+from datasources.posts.take_tables import (
+    BehindTheTakeRow,
+    BehindTheTakeStepRow,
+    TakeLikeRow,
+    TakeRow,
+    TakeTemplateRow,
+    TakeTemplateSlotRow,
+    TakeTrendRow,
+    TakeViewRow,
+)
 from datasources.sql import Base
 from datasources.users.tables import (
     BlockRow,
@@ -15,6 +36,24 @@ from datasources.users.tables import (
 metadata = Base.metadata
 
 __all__ = [
+    "CommentLikeRow",
+    "CommentRow",
+    "LocationRow",
+    "PostHashtagRow",
+    "PostLikeRow",
+    "PostMediaRow",
+    "PostMentionRow",
+    "PostRow",
+    "PostSaveRow",
+    "ConsumedEventRow",
+    "BehindTheTakeRow",
+    "BehindTheTakeStepRow",
+    "TakeLikeRow",
+    "TakeRow",
+    "TakeTemplateRow",
+    "TakeTemplateSlotRow",
+    "TakeTrendRow",
+    "TakeViewRow",
     "BlockRow",
     "CloseFriendRow",
     "FollowRow",

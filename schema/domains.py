@@ -23,6 +23,17 @@ from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.media.types import Media
 from schema.node import NodeQuery
+from schema.posts.mutations.comments import CommentMutation
+from schema.posts.mutations.engagement import EngagementMutation
+from schema.posts.mutations.posts import PostMutation
+from schema.posts.queries import PostsQuery
+from schema.posts.subscriptions import PostSubscription
+from schema.posts.take_mutations import TakesMutation
+from schema.posts.take_queries import TakesQuery
+from schema.posts.takes import BehindTheTake, Take, TakeTemplate, TakeTrend
+from schema.posts.types import Comment, Location, Post
+from schema.posts.user_fields import UserPostsFields
+from schema.posts.user_takes import UserTakesFields
 from schema.users.mutations.auth import AuthMutation
 from schema.users.mutations.profile import ProfileMutation
 from schema.users.mutations.social import SocialMutation
@@ -49,4 +60,12 @@ DOMAINS: dict[str, Domain] = {
         owns=(Node, User),
     ),
     "media": Domain("media", queries=(MediaQuery,), mutations=(MediaMutation,), owns=(Media,)),
+    "posts": Domain(
+        "posts",
+        queries=(PostsQuery, TakesQuery),
+        mutations=(PostMutation, EngagementMutation, CommentMutation, TakesMutation),
+        subscriptions=(PostSubscription,),
+        owns=(Post, Comment, Location, Take, BehindTheTake, TakeTemplate, TakeTrend),
+        contributes={"User": (UserPostsFields, UserTakesFields)},
+    ),
 }

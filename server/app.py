@@ -18,15 +18,17 @@ from server.media_routes import media_routes
 from server.observability import Metrics, ObserveRequests, ops_routes
 from server.runtime import Runtime, build_runtime
 from server.settings import PLATFORMS, Settings
+from subscriptions.server import Realtime
 
 
-def graphql_routes(runtime: Runtime) -> list[BaseRoute]:
-    """`/{platform}/graphql` for each platform, and `/graphql` for the default one."""
+def graphql_routes(runtime: Runtime, realtime: Realtime | None = None) -> list[BaseRoute]:
+    """`/{platform}/graphql` for each platform, and `/graphql` for the default one
+    (websockets too: subscriptions/, when `realtime` is given)."""
     paths = {f"/{platform}/graphql": platform for platform in PLATFORMS}
     paths["/graphql"] = runtime.settings.default_platform
     routes: list[BaseRoute] = []
     for path, platform in paths.items():
-        view = PlatformGraphQL(runtime, platform)
+        view = PlatformGraphQL(runtime, platform, realtime=realtime)
         routes += [Route(path, view), WebSocketRoute(path, view)]
     return routes
 
@@ -50,17 +52,28 @@ def create_app(
         schema = subgraph_schema(subgraph, extensions=extensions)
     runtime = build_runtime(settings, schema or supergraph(extensions=extensions))
     metrics = Metrics()
+    realtime = Realtime(runtime)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await runtime.close()
+        await runtime.start()  # the outbox relay and consumers, when embedded
+        await realtime.start()
+        try:
+            yield
+        finally:
+            await realtime.close()  # sockets closed with 1001 (if not done already)
+            await runtime.close()
 
-    routes = [*graphql_routes(runtime), *media_routes(runtime), *ops_routes(runtime, metrics)]
+    routes = [
+        *graphql_routes(runtime, realtime),
+        *media_routes(runtime),
+        *ops_routes(runtime, metrics),
+    ]
     if settings.graphiql:
         routes += graphiql_routes()
     middleware = [Middleware(ObserveRequests, metrics=metrics)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.realtime = realtime
     return app

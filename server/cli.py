@@ -1,4 +1,4 @@
-"""`entativa`: serve, migrate, schema print, demo."""
+"""`entativa`: serve, worker, migrate, schema print, demo."""
 from __future__ import annotations
 
 import argparse
@@ -9,10 +9,9 @@ from server.settings import Settings
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
     from datasources.migrate import upgrade
     from server.app import create_app
+    from subscriptions import serving
 
     settings = Settings()
     print(f"[entativa] migrating {settings.resolved_database_url}", flush=True)
@@ -25,7 +24,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     where = f"http://{args.host}:{args.port}"
     what = f"subgraph {args.subgraph}" if args.subgraph else "the whole graph"
     print(f"[entativa] serving {what} at {where}/graphql (GraphiQL in a browser)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serving.run(app, host=args.host, port=args.port)  # websockets closed with 1001 on exit
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from server.worker import run_worker
+
+    asyncio.run(run_worker(Settings(), relay=not args.no_relay, consumers=not args.no_consumers))
 
 
 def cmd_migrate(_args: argparse.Namespace) -> None:
@@ -67,6 +72,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--subgraph", default=None, help="serve one subgraph (users, media, …)")
     serve.add_argument("--no-demo", action="store_true", help="do not load demo data")
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the outbox relay and the event consumers")
+    worker.add_argument("--no-relay", action="store_true", help="consumers only")
+    worker.add_argument("--no-consumers", action="store_true", help="relay only")
+    worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +19,9 @@ from server.masking import Origin, client_errors
 from server.observability import SCOPE_REQUEST_ID, exchange_of
 from server.runtime import Runtime
 
+if TYPE_CHECKING:
+    from subscriptions.server import Realtime
+
 BEARER = "bearer "
 
 
@@ -29,7 +32,9 @@ class TokenRejected(Exception):
 class PlatformGraphQL(GraphQL[Context, None]):
     """One instance per platform path; the platform is fixed before anything else."""
 
-    def __init__(self, runtime: Runtime, platform: str, **kwargs: Any) -> None:
+    def __init__(
+        self, runtime: Runtime, platform: str, realtime: Realtime | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(
             runtime.schema,
             graphql_ide="graphiql" if runtime.settings.graphiql else None,
@@ -38,6 +43,7 @@ class PlatformGraphQL(GraphQL[Context, None]):
         )
         self.runtime = runtime
         self.platform = platform
+        self.realtime = realtime  # websockets and HTTP subscriptions (subscriptions/)
 
     async def viewer_from_header(self, header: str | None) -> Viewer | None:
         if not header:
@@ -67,6 +73,9 @@ class PlatformGraphQL(GraphQL[Context, None]):
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and self.realtime is not None:
+            await self.realtime.serve_websocket(scope, receive, send, self.platform)
+            return
         if scope["type"] == "http":
             request = Request(scope, receive)
             try:
@@ -77,6 +86,12 @@ class PlatformGraphQL(GraphQL[Context, None]):
                 exchange_of(scope, self.platform).codes.append("UNAUTHENTICATED")
                 await unauthenticated(str(rejected))(scope, receive, send)
                 return
+            if self.realtime is not None:  # a subscription streamed as SSE or multipart?
+                handled, receive = await self.realtime.serve_http(
+                    scope, receive, send, self.platform, scope["entativa.viewer"]
+                )
+                if handled:
+                    return
         await super().__call__(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:

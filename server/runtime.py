@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import strawberry
 
-from datasources.registry import Stores, build_stores
+from datasources.events.pipeline import EventConfig
+from datasources.registry import Stores, build_consumers, build_stores
 from resolvers.context import Viewer
 from resolvers.users.sessions import family_revoked
 from server.auth import Auth
@@ -18,6 +19,7 @@ class Runtime:
     stores: Stores
     schema: strawberry.Schema
     auth: Auth
+    _closed: bool = False
 
     async def authenticate(self, token: str, platform: str) -> Viewer | None:
         """The viewer an access token proves on `platform`, or None.
@@ -32,7 +34,23 @@ class Runtime:
             return None
         return viewer
 
+    async def start(self) -> None:
+        """Background work of the server process (the Starlette lifespan calls it).
+
+        Embedded default (no Kafka): the outbox relay and the consumers run here, on
+        the in-process bus. With Kafka, `entativa worker` runs them instead; the bus is
+        still started so the process can subscribe (e.g. realtime fan-out).
+        """
+        if self.settings.embedded_events:
+            await self.stores.events.start(relay=True, consumers=build_consumers(self.stores))
+        else:
+            await self.stores.events.start(relay=False)
+
     async def close(self) -> None:
+        """Idempotent: the lifespan and the code that built the app may both call it."""
+        if self._closed:
+            return
+        self._closed = True
         await self.stores.close()
 
 
@@ -42,6 +60,19 @@ def build_runtime(settings: Settings, schema: strawberry.Schema) -> Runtime:
         echo=settings.sql_echo,
         redis_url=settings.redis_url,
         media_dir=settings.resolved_media_dir,
+        events=event_config(settings),
     )
     auth = Auth(settings, stores.sessions)
     return Runtime(settings=settings, stores=stores, schema=schema, auth=auth)
+
+
+def event_config(settings: Settings) -> EventConfig:
+    return EventConfig(
+        kafka_bootstrap=settings.kafka_bootstrap,
+        kafka_namespace=settings.kafka_topic_namespace,
+        kafka_partitions=settings.kafka_partitions,
+        kafka_session_timeout_ms=settings.kafka_session_timeout_ms,
+        relay_batch_size=settings.relay_batch_size,
+        relay_poll_seconds=settings.relay_poll_seconds,
+        outbox_retention_hours=settings.outbox_retention_hours,
+    )

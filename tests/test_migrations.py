@@ -25,3 +25,13 @@ async def test_migrated_database_matches_the_models(database_url: str) -> None:
     assert differences == [], (
         "models and migrations differ; add a migration (DEVELOPERS.md): " f"{differences}"
     )
+
+
+def test_migrations_have_one_head() -> None:
+    """Branches written in parallel are merged, so a new revision has one parent."""
+    from alembic.script import ScriptDirectory
+
+    from datasources.migrate import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"merge the heads {heads}: alembic merge -m 'merge' heads"

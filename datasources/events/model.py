@@ -67,6 +67,9 @@ class Event:
     subject_id: int
     data: dict[str, Any]
     version: int = VERSION
+    # The JSON this event was read from: the relay republishes it as it is instead of
+    # serializing again (not an init field, so `dataclasses.replace` drops it).
+    _json: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def domain(self) -> str:
@@ -90,6 +93,8 @@ class Event:
         )
 
     def to_json(self) -> str:
+        if self._json is not None:
+            return self._json
         return json.dumps(
             {
                 "id": self.id,
@@ -111,7 +116,7 @@ class Event:
         if raw.get("version") != VERSION:
             raise ValueError(f"unsupported event version {raw.get('version')!r}")
         actor = raw.get("actor")
-        return cls(
+        event = cls(
             id=raw["id"],
             type=raw["type"],
             platform=raw["platform"],
@@ -122,6 +127,8 @@ class Event:
             data=raw.get("data") or {},
             version=raw["version"],
         )
+        object.__setattr__(event, "_json", text if isinstance(text, str) else text.decode())
+        return event
 
 
 def domain_of(event_type: str) -> str:

@@ -1,4 +1,5 @@
 """The outbox table: events committed with the change they describe."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,3 +22,15 @@ class OutboxRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ConsumedEventRow(Base):
+    """An event a consumer has applied, written in the transaction of its effect:
+    a redelivered event finds its row and changes nothing (consumers.py)."""
+
+    __tablename__ = "consumed_events"
+    __table_args__ = (Index("ix_consumed_events_consumed_at", "consumed_at"),)
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consumed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,6 +10,11 @@ Relation tables carry no platform column: both ends are users, and every read
 joins `users` on the platform of the request, so nothing crosses platforms.
 Business rules (who may follow whom, which platform has friends) live in
 resolvers/users; this module only knows how to change rows consistently.
+
+Each write that changed something emits its `user.*` domain event in the same
+transaction (DEVELOPERS.md, "Domain events"); a write that changed nothing (a
+repeated follow, an unblock without a block) emits none. `platform`, when the
+caller knows it, saves reading it from the users row.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from datasources.events.model import NewEvent
+from datasources.events.outbox import emit
 from datasources.sql import Database, utcnow
 from datasources.users.store import UserRecord, to_record
 from datasources.users.tables import (
@@ -272,7 +279,9 @@ class SocialGraph:
 
     # ── writes ─────────────────────────────────────────────────────────
 
-    async def follow(self, follower_id: int, followee_id: int) -> FollowOutcome:
+    async def follow(
+        self, follower_id: int, followee_id: int, platform: str | None = None
+    ) -> FollowOutcome:
         """Follow, or ask to follow when the followee is private (approved false).
 
         The followee's privacy is read under its row lock, in the transaction that
@@ -297,6 +306,16 @@ class SocialGraph:
             )
             if inserted and approved:
                 await _count_follows(session, [(follower_id, followee_id)], +1)
+            if inserted:
+                kind = "user.followed" if approved else "user.follow_requested"
+                await _emit(
+                    session,
+                    kind,
+                    platform,
+                    follower_id,
+                    followee_id,
+                    {"follower_id": follower_id, "followee_id": followee_id},
+                )
             if not inserted:
                 current = await session.scalar(
                     select(FollowRow.approved).where(
@@ -306,7 +325,9 @@ class SocialGraph:
                 approved = bool(current)
             return FollowOutcome(created=inserted, approved=approved)
 
-    async def unfollow(self, follower_id: int, followee_id: int) -> bool:
+    async def unfollow(
+        self, follower_id: int, followee_id: int, platform: str | None = None
+    ) -> bool:
         """Remove a follow or withdraw a pending request; True when a row was removed."""
         async with self.db.transaction() as session:
             await lock_users(session, (follower_id, followee_id))
@@ -314,9 +335,24 @@ class SocialGraph:
                 session,
                 and_(FollowRow.follower_id == follower_id, FollowRow.followee_id == followee_id),
             )
+            for row in removed:
+                await _emit(
+                    session,
+                    "user.unfollowed",
+                    platform,
+                    follower_id,
+                    followee_id,
+                    {
+                        "follower_id": follower_id,
+                        "followee_id": followee_id,
+                        "was_pending": not row[2],
+                    },
+                )
             return bool(removed)
 
-    async def approve_request(self, followee_id: int, follower_id: int) -> bool:
+    async def approve_request(
+        self, followee_id: int, follower_id: int, platform: str | None = None
+    ) -> bool:
         """Turn a pending request into a follow; False when there was none pending."""
         async with self.db.transaction() as session:
             await lock_users(session, (follower_id, followee_id))
@@ -327,9 +363,13 @@ class SocialGraph:
                     FollowRow.follower_id == follower_id,
                 ),
             )
+            if approved:
+                await _emit_follow_answer(session, platform, followee_id, follower_id, True)
             return bool(approved)
 
-    async def decline_request(self, followee_id: int, follower_id: int) -> bool:
+    async def decline_request(
+        self, followee_id: int, follower_id: int, platform: str | None = None
+    ) -> bool:
         """Delete a pending request; False when there was none pending."""
         async with self.db.transaction() as session:
             result = await session.execute(
@@ -341,9 +381,14 @@ class SocialGraph:
                 )
                 .returning(FollowRow.follower_id)
             )
-            return bool(result.all())
+            declined = bool(result.all())
+            if declined:
+                await _emit_follow_answer(session, platform, followee_id, follower_id, False)
+            return declined
 
-    async def send_friend_request(self, sender_id: int, recipient_id: int) -> None:
+    async def send_friend_request(
+        self, sender_id: int, recipient_id: int, platform: str | None = None
+    ) -> None:
         """Ask for a friendship; when the other side already asked, become friends."""
         async with self.db.transaction() as session:
             await lock_users(session, (sender_id, recipient_id))
@@ -357,16 +402,28 @@ class SocialGraph:
                 )
                 .returning(FriendRequestRow.sender_id)
             )
-            if crossed.all():
+            if crossed.all():  # asking back answers the other's request: accepted
                 await _befriend(session, sender_id, recipient_id)
+                await _emit_friend_answer(session, platform, sender_id, recipient_id, True)
                 return
-            await _insert_ignore(
+            requested = await _insert_ignore(
                 session,
                 FriendRequestRow,
                 {"sender_id": sender_id, "recipient_id": recipient_id, "created_at": utcnow()},
             )
+            if requested:
+                await _emit(
+                    session,
+                    "user.friend_requested",
+                    platform,
+                    sender_id,
+                    recipient_id,
+                    {"sender_id": sender_id, "recipient_id": recipient_id},
+                )
 
-    async def answer_friend_request(self, recipient_id: int, sender_id: int, accept: bool) -> bool:
+    async def answer_friend_request(
+        self, recipient_id: int, sender_id: int, accept: bool, platform: str | None = None
+    ) -> bool:
         """Accept (befriend) or decline a received request; False when there was none."""
         async with self.db.transaction() as session:
             await lock_users(session, (sender_id, recipient_id))
@@ -382,28 +439,47 @@ class SocialGraph:
                 return False
             if accept:
                 await _befriend(session, sender_id, recipient_id)
+            await _emit_friend_answer(session, platform, recipient_id, sender_id, accept)
             return True
 
-    async def unfriend(self, user_id: int, other_id: int) -> None:
+    async def unfriend(self, user_id: int, other_id: int, platform: str | None = None) -> None:
         """End a friendship (both rows) and withdraw `user_id`'s pending request, if any."""
         async with self.db.transaction() as session:
             await lock_users(session, (user_id, other_id))
-            await session.execute(
+            ended = await session.execute(
                 delete(FriendshipRow).where(_pair(FriendshipRow, user_id, other_id))
             )
-            await session.execute(
+            withdrawn = await session.execute(
                 delete(FriendRequestRow).where(
                     FriendRequestRow.sender_id == user_id,
                     FriendRequestRow.recipient_id == other_id,
                 )
             )
+            if _rowcount(ended):
+                await _emit(
+                    session,
+                    "user.unfriended",
+                    platform,
+                    user_id,
+                    other_id,
+                    {"user_id": user_id, "friend_id": other_id},
+                )
+            if _rowcount(withdrawn):
+                await _emit(
+                    session,
+                    "user.friend_request_withdrawn",
+                    platform,
+                    user_id,
+                    other_id,
+                    {"sender_id": user_id, "recipient_id": other_id},
+                )
 
-    async def block(self, blocker_id: int, blocked_id: int) -> None:
+    async def block(self, blocker_id: int, blocked_id: int, platform: str | None = None) -> None:
         """Block, and cut every other tie both ways: follows (counts adjusted), follow
         requests, friend requests, friendship and close-friend entries."""
         async with self.db.transaction() as session:
             await lock_users(session, (blocker_id, blocked_id))
-            await _delete_follows(
+            cut = await _delete_follows(
                 session,
                 or_(
                     and_(FollowRow.follower_id == blocker_id, FollowRow.followee_id == blocked_id),
@@ -424,25 +500,51 @@ class SocialGraph:
                     )
                 )
             )
-            await session.execute(
+            unfriended = await session.execute(
                 delete(FriendshipRow).where(_pair(FriendshipRow, blocker_id, blocked_id))
             )
             await session.execute(
                 delete(CloseFriendRow).where(_pair(CloseFriendRow, blocker_id, blocked_id))
             )
-            await _insert_ignore(
+            blocked = await _insert_ignore(
                 session,
                 BlockRow,
                 {"blocker_id": blocker_id, "blocked_id": blocked_id, "created_at": utcnow()},
             )
+            if blocked:
+                await _emit(
+                    session,
+                    "user.blocked",
+                    platform,
+                    blocker_id,
+                    blocked_id,
+                    {
+                        "blocker_id": blocker_id,
+                        "blocked_id": blocked_id,
+                        # What the block cut, for consumers keeping their own copies:
+                        "unfollowed": [
+                            {"follower_id": row[0], "followee_id": row[1]} for row in cut if row[2]
+                        ],
+                        "unfriended": bool(_rowcount(unfriended)),
+                    },
+                )
 
-    async def unblock(self, blocker_id: int, blocked_id: int) -> None:
+    async def unblock(self, blocker_id: int, blocked_id: int, platform: str | None = None) -> None:
         async with self.db.transaction() as session:
-            await session.execute(
+            lifted = await session.execute(
                 delete(BlockRow).where(
                     BlockRow.blocker_id == blocker_id, BlockRow.blocked_id == blocked_id
                 )
             )
+            if _rowcount(lifted):
+                await _emit(
+                    session,
+                    "user.unblocked",
+                    platform,
+                    blocker_id,
+                    blocked_id,
+                    {"blocker_id": blocker_id, "blocked_id": blocked_id},
+                )
 
     # ── helpers ────────────────────────────────────────────────────────
 
@@ -518,16 +620,18 @@ async def pending_follower_ids(session: AsyncSession, followee_id: int) -> list[
     return list(rows)
 
 
-async def approve_pending_follows(session: AsyncSession, followee_id: int) -> int:
-    """Approve every pending request to `followee_id` (it went public); how many.
+async def approve_pending_follows(session: AsyncSession, followee_id: int) -> list[int]:
+    """Approve every pending request to `followee_id` (it went public); whose.
 
     Call inside a transaction that holds the locks of the followee and of
     `pending_follower_ids` (see `lock_users`).
     """
-    return await _approve(session, FollowRow.followee_id == followee_id)
+    pairs = await _approve(session, FollowRow.followee_id == followee_id)
+    return [follower for follower, _ in pairs]
 
 
-async def _approve(session: AsyncSession, where: ColumnElement[bool]) -> int:
+async def _approve(session: AsyncSession, where: ColumnElement[bool]) -> list[tuple[int, int]]:
+    """Approve matching pending requests, counts included; the (follower, followee) pairs."""
     result = await session.execute(
         update(FollowRow)
         .where(where, FollowRow.approved.is_(False))
@@ -536,19 +640,23 @@ async def _approve(session: AsyncSession, where: ColumnElement[bool]) -> int:
     )
     pairs = [(row[0], row[1]) for row in result.all()]
     await _count_follows(session, pairs, +1)
-    return len(pairs)
+    return pairs
 
 
-async def _delete_follows(session: AsyncSession, where: ColumnElement[bool]) -> int:
-    """Delete follow rows (approved or pending); uncount the approved ones. How many."""
+async def _delete_follows(
+    session: AsyncSession, where: ColumnElement[bool]
+) -> list[tuple[int, int, bool]]:
+    """Delete follow rows (approved or pending); uncount the approved ones.
+
+    Returns the deleted (follower_id, followee_id, approved) rows."""
     result = await session.execute(
         delete(FollowRow)
         .where(where)
         .returning(FollowRow.follower_id, FollowRow.followee_id, FollowRow.approved)
     )
-    rows = result.all()
+    rows = [(r[0], r[1], bool(r[2])) for r in result.all()]
     await _count_follows(session, [(r[0], r[1]) for r in rows if r[2]], -1)
-    return len(rows)
+    return rows
 
 
 async def _count_follows(session: AsyncSession, pairs: list[tuple[int, int]], step: int) -> None:
@@ -676,3 +784,51 @@ def _relationship_statement(viewer_id: int, targets: list[int]) -> Any:
             CloseFriendRow.user_id == viewer_id, CloseFriendRow.friend_id.in_(targets)
         ),
     )
+
+
+# ── events ─────────────────────────────────────────────────────────────
+
+
+async def _emit(
+    session: AsyncSession,
+    event_type: str,
+    platform: str | None,
+    actor_id: int,
+    subject_id: int,
+    data: dict[str, Any],
+) -> None:
+    """Stage a `user.*` event about `subject_id` done by `actor_id` in this transaction."""
+    if platform is None:
+        platform = await session.scalar(select(UserRow.platform).where(UserRow.id == actor_id))
+        assert platform is not None, f"user {actor_id} does not exist"
+    await emit(session, NewEvent(event_type, platform, actor_id, "user", subject_id, data))
+
+
+async def _emit_follow_answer(
+    session: AsyncSession, platform: str | None, followee_id: int, follower_id: int, accepted: bool
+) -> None:
+    await _emit(
+        session,
+        "user.follow_request_answered",
+        platform,
+        followee_id,
+        follower_id,
+        {"follower_id": follower_id, "followee_id": followee_id, "accepted": accepted},
+    )
+
+
+async def _emit_friend_answer(
+    session: AsyncSession, platform: str | None, recipient_id: int, sender_id: int, accepted: bool
+) -> None:
+    await _emit(
+        session,
+        "user.friend_request_answered",
+        platform,
+        recipient_id,
+        sender_id,
+        {"sender_id": sender_id, "recipient_id": recipient_id, "accepted": accepted},
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

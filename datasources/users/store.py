@@ -1,6 +1,7 @@
 """SQL for users, profiles and credentials (the social graph: graph.py).
 
-Business rules live in resolvers/users, not here.
+Business rules live in resolvers/users, not here. Writes emit their `user.*`
+domain events in their own transaction (DEVELOPERS.md, "Domain events").
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from datasources.events.model import NewEvent
+from datasources.events.outbox import emit
 from datasources.sql import Database, utcnow
 from datasources.users.tables import UserRow
 
@@ -122,6 +126,21 @@ class UserStore:
                 await session.flush()
             except IntegrityError as exc:  # a concurrent sign-up won the race
                 raise UsernameTaken("username") from exc
+            await emit(
+                session,
+                NewEvent(
+                    "user.created",
+                    platform,
+                    row.id,
+                    "user",
+                    row.id,
+                    {
+                        "username": username,
+                        "display_name": display_name,
+                        "is_verified": is_verified,
+                    },
+                ),
+            )
             return to_record(row)
 
     async def by_ids(self, platform: str, ids: Sequence[int]) -> dict[int, UserRecord]:
@@ -178,14 +197,58 @@ class UserStore:
             # user, in one ordered batch, so no concurrent follow can deadlock with us.
             requesters = await pending_follower_ids(session, user_id) if going_public else []
             await lock_users(session, [user_id, *requesters])
+            before = await _profile_values(session, user_id, values)
             if values:
                 await session.execute(update(UserRow).where(UserRow.id == user_id).values(values))
-            if going_public:
-                await approve_pending_follows(session, user_id)
+            approved = await approve_pending_follows(session, user_id) if going_public else []
             row = await session.scalar(
                 select(UserRow)
                 .where(UserRow.id == user_id)
                 .execution_options(populate_existing=True)
             )
             assert row is not None
+            await emit(session, *_profile_events(row, before, values, approved))
             return to_record(row)
+
+
+async def _profile_values(
+    session: AsyncSession, user_id: int, values: dict[str, Any]
+) -> dict[str, Any]:
+    """The current values of the profile fields about to be written (under the lock)."""
+    if not values:
+        return {}
+    columns = [getattr(UserRow, name) for name in values]
+    found = (await session.execute(select(*columns).where(UserRow.id == user_id))).one()
+    return dict(zip(values, found, strict=True))
+
+
+def _profile_events(
+    row: UserRow, before: dict[str, Any], values: dict[str, Any], approved: list[int]
+) -> list[NewEvent]:
+    """user.profile_updated with the fields that really changed (their new values),
+    and, when going public approved pending requests, one answer per requester."""
+    changed = {name: value for name, value in values.items() if before.get(name) != value}
+    events = []
+    if changed:
+        events.append(
+            NewEvent(
+                "user.profile_updated",
+                row.platform,
+                row.id,
+                "user",
+                row.id,
+                {"changed": sorted(changed), "values": changed},
+            )
+        )
+    for follower_id in approved:
+        events.append(
+            NewEvent(
+                "user.follow_request_answered",
+                row.platform,
+                row.id,
+                "user",
+                follower_id,
+                {"follower_id": follower_id, "followee_id": row.id, "accepted": True},
+            )
+        )
+    return events

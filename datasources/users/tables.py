@@ -40,8 +40,12 @@ class FollowRow(Base):
 
     __tablename__ = "follows"
     __table_args__ = (
-        Index("ix_follows_followee_created", "followee_id", "approved", "created_at", "follower_id"),
-        Index("ix_follows_follower_created", "follower_id", "approved", "created_at", "followee_id"),
+        Index(
+            "ix_follows_followee_created", "followee_id", "approved", "created_at", "follower_id"
+        ),
+        Index(
+            "ix_follows_follower_created", "follower_id", "approved", "created_at", "followee_id"
+        ),
     )
 
     follower_id: Mapped[int] = mapped_column(

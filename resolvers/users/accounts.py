@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from datasources.users.store import UserRecord, UsernameTaken
+from datasources.users.store import UsernameTaken, UserRecord
 from resolvers.context import Context, IssuedSession
 from resolvers.errors import BadUserInput, Conflict
 

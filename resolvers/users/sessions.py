@@ -1,5 +1,7 @@
 """Sessions: sign-in with a failure limit, refresh-token rotation with reuse detection,
 sign-out. The rules only; tokens are signed and stored by the Authenticator.
+Revoking a family also closes its open sockets (4403) in every process, through
+the realtime broker.
 
 - A refresh token works once. Presenting a used one again means two parties hold
   it (a stolen copy is in play), so the whole family is revoked: every refresh
@@ -26,6 +28,7 @@ from datasources.users.sessions import RefreshTokenRecord
 from datasources.users.store import Credentials, UserRecord
 from resolvers.context import Context, IssuedSession
 from resolvers.errors import RateLimited, Unauthenticated
+from subscriptions.topics import announce_revoked
 
 SIGN_IN_WINDOW_SECONDS = 60
 WRONG_CREDENTIALS = "login or password is incorrect"
@@ -50,6 +53,7 @@ async def revoke_family(context: Context, family_id: str) -> None:
     await context.stores.sessions.revoke_family(context.platform, family_id)
     ttl = context.settings.access_token_ttl_seconds + REVOCATION_MARGIN_SECONDS
     await context.stores.cache.set(revoked_family_key(family_id), "1", ttl)
+    await announce_revoked(context.stores.broker, family_id)  # close its open sockets
 
 
 # ── sign-in ──────────────────────────────────────────────────────────────────

@@ -19,7 +19,7 @@ async def follow(context: Context, user_id: str) -> RelationshipRecord:
     """Follow; a private account gets a pending request instead (see followRequests)."""
     facts = await _target(context, user_id)
     policy.require_other_user(facts)
-    await context.stores.users.graph.follow(_viewer_id(facts), facts.target.id)
+    await context.stores.users.graph.follow(_viewer_id(facts), facts.target.id, context.platform)
     return await _after_write(context, facts)
 
 
@@ -27,7 +27,7 @@ async def unfollow(context: Context, user_id: str) -> RelationshipRecord:
     """Stop following, or withdraw a pending request. Idempotent."""
     facts = await _target(context, user_id)
     policy.require_other_user(facts)
-    await context.stores.users.graph.unfollow(_viewer_id(facts), facts.target.id)
+    await context.stores.users.graph.unfollow(_viewer_id(facts), facts.target.id, context.platform)
     return await _after_write(context, facts)
 
 
@@ -39,7 +39,7 @@ async def respond_to_follow_request(
     policy.require_other_user(facts)
     graph = context.stores.users.graph
     answer = graph.approve_request if accept else graph.decline_request
-    if not await answer(_viewer_id(facts), facts.target.id):
+    if not await answer(_viewer_id(facts), facts.target.id, context.platform):
         raise NotFound("follow request")
     return await _after_write(context, facts)
 
@@ -47,7 +47,9 @@ async def respond_to_follow_request(
 async def send_friend_request(context: Context, user_id: str) -> RelationshipRecord:
     """Ask to be friends; if the other user already asked the viewer, they become friends."""
     facts = await _friend_target(context, user_id)
-    await context.stores.users.graph.send_friend_request(_viewer_id(facts), facts.target.id)
+    await context.stores.users.graph.send_friend_request(
+        _viewer_id(facts), facts.target.id, context.platform
+    )
     return await _after_write(context, facts)
 
 
@@ -56,7 +58,9 @@ async def respond_to_friend_request(
 ) -> RelationshipRecord:
     facts = await _friend_target(context, user_id)
     graph = context.stores.users.graph
-    if not await graph.answer_friend_request(_viewer_id(facts), facts.target.id, accept):
+    if not await graph.answer_friend_request(
+        _viewer_id(facts), facts.target.id, accept, context.platform
+    ):
         raise NotFound("friend request")
     return await _after_write(context, facts)
 
@@ -65,7 +69,7 @@ async def remove_friend(context: Context, user_id: str) -> RelationshipRecord:
     """End the friendship; also withdraws the viewer's pending request (the contract has
     no separate cancel). Idempotent."""
     facts = await _friend_target(context, user_id)
-    await context.stores.users.graph.unfriend(_viewer_id(facts), facts.target.id)
+    await context.stores.users.graph.unfriend(_viewer_id(facts), facts.target.id, context.platform)
     return await _after_write(context, facts)
 
 
@@ -73,7 +77,7 @@ async def block(context: Context, user_id: str) -> RelationshipRecord:
     """Block; cuts follows, requests and friendship both ways. Idempotent."""
     facts = await _target(context, user_id)
     policy.require_not_self(facts)
-    await context.stores.users.graph.block(_viewer_id(facts), facts.target.id)
+    await context.stores.users.graph.block(_viewer_id(facts), facts.target.id, context.platform)
     return await _after_write(context, facts)
 
 
@@ -81,7 +85,7 @@ async def unblock(context: Context, user_id: str) -> RelationshipRecord:
     """Lift the viewer's block. What it had cut stays cut. Idempotent."""
     facts = await _target(context, user_id)
     policy.require_not_self(facts)
-    await context.stores.users.graph.unblock(_viewer_id(facts), facts.target.id)
+    await context.stores.users.graph.unblock(_viewer_id(facts), facts.target.id, context.platform)
     return await _after_write(context, facts)
 
 

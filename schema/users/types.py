@@ -15,6 +15,8 @@ from resolvers.ids import encode_id
 from resolvers.pagination import Page
 from resolvers.users import queries
 from schema.common import Connection, Node, connection, node_selection
+from schema.posts.user_fields import UserPostsFields
+from schema.posts.user_takes import UserTakesFields
 
 if TYPE_CHECKING:
     from schema.media.types import Media
@@ -60,7 +62,7 @@ class Relationship:
 
 
 @strawberry.federation.type(keys=["id"], name="User")
-class User(Node):
+class User(Node, UserPostsFields, UserTakesFields):
     record: strawberry.Private[UserRecord]
 
     @strawberry.field

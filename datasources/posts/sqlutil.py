@@ -1,0 +1,97 @@
+"""Small SQL helpers of the posts domain: insert-ignore, exact counters, windowed pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datasources.sql import Database, UTCDateTime
+
+
+@asynccontextmanager
+async def using(db: Database, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    """`session` when the caller has one open (several reads on one connection), else
+    a session of our own for this read."""
+    if session is not None:
+        yield session
+    else:
+        async with db.session() as own:
+            yield own
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def insert_ignore(session: AsyncSession, table: type[Any], values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING; True when a row was really inserted.
+
+    Counters then move by rows really touched: a repeated like inserts nothing and
+    counts nothing (the technique of datasources/users/graph.py).
+    """
+    dialect = postgresql if dialect_name(session) == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    first_key = next(iter(table.__table__.primary_key.columns))
+    result = await session.execute(stmt.returning(first_key))
+    return result.first() is not None
+
+
+async def bump(
+    session: AsyncSession, table: type[Any], column: str, row_id: int, step: int
+) -> bool:
+    """Add `step` to a counter column of one row; decrements stop at zero. False: no row.
+
+    `column + step` is evaluated by the database on the latest row version under
+    the row lock, so concurrent bumps never lose an update.
+    """
+    if step == 0:
+        return True
+    attribute = getattr(table, column)
+    value = (
+        attribute + step if step > 0 else case((attribute + step > 0, attribute + step), else_=0)
+    )
+    result = await session.execute(
+        update(table).where(table.id == row_id).values({column: value}).returning(table.id)
+    )
+    return result.first() is not None
+
+
+def at_literal(at: datetime) -> ColumnElement[datetime]:
+    """A cursor time bound with the columns' type (UTC handling on both backends)."""
+    return literal(at, UTCDateTime())
+
+
+def older_than(at_column: Any, id_column: Any, at: datetime, pk: int) -> ColumnElement[bool]:
+    """Rows after (at, pk) in newest-first order."""
+    return tuple_(at_column, id_column) < tuple_(at_literal(at), literal(pk))
+
+
+def newer_than(at_column: Any, id_column: Any, at: datetime, pk: int) -> ColumnElement[bool]:
+    """Rows after (at, pk) in oldest-first order."""
+    return tuple_(at_column, id_column) > tuple_(at_literal(at), literal(pk))
+
+
+def windowed(
+    ids: Any, part: Any, order: Sequence[Any], where: Sequence[Any], joins: Sequence[Any] = ()
+) -> Any:
+    """A subquery numbering each partition's rows (`rn`) and counting them (`total`).
+
+    One statement then returns the first page of many lists at once (the posts of
+    20 users, the first comments of 20 posts): keep rows with `rn <= limit + 1`.
+    `joins`: (target, on) pairs joined to the first table of `ids`.
+    """
+    stmt = select(
+        ids.label("id"),
+        part.label("part"),
+        func.row_number().over(partition_by=part, order_by=list(order)).label("rn"),
+        func.count().over(partition_by=part).label("total"),
+    )
+    for target, on in joins:
+        stmt = stmt.join(target, on)
+    return stmt.where(*where).subquery("windowed")

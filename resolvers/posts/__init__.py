@@ -1,0 +1,1 @@
+"""The posts domain: posts, comments, takes, Behind-the-Takes, templates, trends."""

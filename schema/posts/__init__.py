@@ -1,0 +1,1 @@
+"""GraphQL types of the posts domain: posts, comments, takes, templates, trends."""

@@ -1,0 +1,1 @@
+"""Mutations of posts and comments, one concern per module."""
