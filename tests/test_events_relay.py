@@ -254,9 +254,11 @@ async def test_fault_relay_down_then_redelivery_applies_each_effect_once(
     life = "first"
 
     async def counted(event: Event) -> None:
+        await counter.handle(event)
+        # Noted once handled: stopping a bus may cancel a handler midway (its offset
+        # is not committed, so the event comes again), and that is no delivery.
         if counter.wants(event):  # not the user.created of a_user
             deliveries[life].append(event.id)
-        await counter.handle(event)
 
     first, restarted = make_buses(bus_kind)
     await write_follows(db, user_id, 20)  # committed, no relay running

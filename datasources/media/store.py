@@ -5,7 +5,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Column, delete, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasources.media.tables import MediaRow
 from datasources.sql import Database, utcnow
@@ -99,9 +100,24 @@ class MediaStore:
             await session.flush()
             return to_record(row)
 
-    async def delete(self, platform: str, media_id: int) -> bool:
-        """Delete the row, and unset it as anyone's avatar, in one transaction."""
+    async def delete(self, platform: str, media_id: int) -> bool | None:
+        """Delete the row, and unset it as anyone's avatar, in one transaction.
+
+        None (nothing changed) while content that would be deleted with it uses it
+        (a post's media, a take's video: every cascading foreign key to `media`):
+        deleting a take through its video would skip its events and counters. The
+        row is locked first, so no post can take the media up meanwhile.
+        """
         async with self.db.transaction() as session:
+            found = await session.scalar(
+                select(MediaRow.id)
+                .where(MediaRow.platform == platform, MediaRow.id == media_id)
+                .with_for_update()
+            )
+            if found is None:
+                return False
+            if await _in_use(session, media_id):
+                return None
             await session.execute(
                 update(UserRow)
                 .where(UserRow.platform == platform, UserRow.avatar_media_id == media_id)
@@ -118,3 +134,24 @@ class MediaStore:
         async with self.db.session() as session:
             row = await session.get(MediaRow, media_id)
             return to_record(row) if row else None
+
+
+async def _in_use(session: AsyncSession, media_id: int) -> bool:
+    for column in _cascading_references():
+        used = await session.scalar(select(literal(True)).where(column == media_id).limit(1))
+        if used:
+            return True
+    return False
+
+
+def _cascading_references() -> list[Column[int]]:
+    """Columns of any domain's table whose rows go when a media row goes."""
+    from datasources.tables import metadata  # every table, whatever domain declares it
+
+    return [
+        foreign_key.parent
+        for table in metadata.tables.values()
+        for foreign_key in table.foreign_keys
+        if foreign_key.column.table.name == MediaRow.__tablename__
+        and (foreign_key.ondelete or "").upper() == "CASCADE"
+    ]

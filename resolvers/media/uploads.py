@@ -22,7 +22,7 @@ from datasources.media import probe
 from datasources.media.blobs import BlobStore, new_key, thumbnail_key
 from datasources.media.store import MediaRecord, NewMedia
 from resolvers.context import Context, Viewer
-from resolvers.errors import BadUserInput, Forbidden, NotFound, PayloadTooLarge
+from resolvers.errors import BadUserInput, Conflict, Forbidden, NotFound, PayloadTooLarge
 from resolvers.ids import decode_id
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,10 @@ async def delete_media(context: Context, global_id: str) -> bool:
         raise NotFound("media")
     if record.owner_id != viewer.user_id:
         raise Forbidden("only the owner can delete this media")
-    if not await context.stores.media.delete(context.platform, media_id):
+    deleted = await context.stores.media.delete(context.platform, media_id)
+    if deleted is None:
+        raise Conflict("this media is part of a post or take: delete that first")
+    if not deleted:
         raise NotFound("media")  # deleted meanwhile by another request
     context.loaders.media.by_id.clear(media_id)
     keys = [record.blob_key] + ([thumbnail_key(record.blob_key)] if record.has_thumbnail else [])
