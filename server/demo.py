@@ -1,4 +1,5 @@
-"""The demo world: about 20 users on each platform, their avatars, follows and friendships.
+"""The demo world: about 20 users on each platform, their avatars, follows and
+friendships, and their posts with photos, hashtags, mentions, likes, saves and comments.
 
 It is loaded through the public GraphQL API (in-process, over ASGI), so demo data obeys
 exactly the rules a client does: counts, privacy, requests, generated avatars.
@@ -63,6 +64,37 @@ UPLOAD = (
 PROFILE = """mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }"""
 FOLLOW = """mutation($id: ID!) { follow(userId: $id) { following } }"""
 FRIEND = """mutation($id: ID!) { sendFriendRequest(userId: $id) { friends } }"""
+CREATE_POST = """mutation($input: CreatePostInput!) { createPost(input: $input) { id } }"""
+LIKE_POST = """mutation($id: ID!) { likePost(postId: $id) { id } }"""
+SAVE_POST = """mutation($id: ID!) { savePost(postId: $id) { id } }"""
+COMMENT = """mutation($input: AddCommentInput!) { addComment(input: $input) { id } }"""
+CAPTIONS = [
+    "Morning light over the harbour #sunrise #photography",
+    "First try at sourdough, thanks @{friend} for the starter #baking",
+    "Trail run before work #running #outdoors",
+    "New desk setup, finally #wfh",
+    "Weekend with @{friend} #friends",
+    "Rainy day, good book #reading",
+    "Tried the new noodle place downtown #food",
+    "Sketching again after years #art",
+]
+COMMENTS = ["Love this!", "Where is this?", "So good 😍", "Next time I'm coming too", "Wow"]
+PLACES = [("Harbourfront", 43.638, -79.381), ("Old Town", 50.087, 14.421), (None, 0.0, 0.0)]
+
+
+def photo_png(seed: int, color: tuple[int, int, int]) -> bytes:
+    """A 640×480 'photo': a sky-to-ground gradient with a sun, different per seed."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (640, 480))
+    draw = ImageDraw.Draw(image)
+    for y in range(480):
+        t = y / 480
+        draw.line([(0, y), (640, y)], fill=tuple(int(c * (1 - t) + 40 * t) for c in color))
+    x, y = rng.randint(80, 560), rng.randint(60, 220)
+    draw.ellipse((x - 40, y - 40, x + 40, y + 40), fill=(255, 236, 150))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def avatar_png(name: str, color: tuple[int, int, int]) -> bytes:
@@ -93,22 +125,33 @@ class DemoClient:
             raise RuntimeError(f"demo data: {body['errors'][0]['message']}")
         return body["data"]
 
+    async def try_call(self, query: str, variables: dict[str, Any], token: str) -> bool:
+        """`call` for what the rules may refuse (a post this user may not see): False then."""
+        try:
+            await self.call(query, variables, token)
+        except RuntimeError:
+            return False
+        return True
+
     async def upload_avatar(self, token: str, name: str, color: tuple[int, int, int]) -> str:
+        return await self.upload(token, f"{name}.png", avatar_png(name, color), f"{name}'s avatar")
+
+    async def upload(self, token: str, filename: str, png: bytes, alt: str) -> str:
         import json
 
-        operations = {"query": UPLOAD, "variables": {"file": None, "alt": f"{name}'s avatar"}}
+        operations = {"query": UPLOAD, "variables": {"file": None, "alt": alt}}
         response = await self.http.post(
             f"/{self.platform}/graphql",
             data={
                 "operations": json.dumps(operations),
                 "map": json.dumps({"0": ["variables.file"]}),
             },
-            files={"0": (f"{name}.png", avatar_png(name, color), "image/png")},
+            files={"0": (filename, png, "image/png")},
             headers={"Authorization": f"Bearer {token}"},
         )
         body = response.json()
         if body.get("errors"):
-            raise RuntimeError(f"demo avatar: {body['errors'][0]['message']}")
+            raise RuntimeError(f"demo upload: {body['errors'][0]['message']}")
         return str(body["data"]["uploadMedia"]["id"])
 
 
@@ -153,6 +196,39 @@ async def _populate(client: DemoClient, rng: random.Random) -> None:
         for i, (_, user_id) in enumerate(accounts):
             for token, _ in accounts[i + 1 : i + 3]:
                 await client.call(FRIEND, {"id": user_id}, token)
+    await _posts(client, rng, accounts)
+
+
+async def _posts(client: DemoClient, rng: random.Random, accounts: list[tuple[str, str]]) -> None:
+    """Two posts each (most with a photo), then likes, saves and comments from others."""
+    posts: list[str] = []
+    visibilities = (
+        ["PUBLIC"] * 5 + ["FOLLOWERS"] + (["FRIENDS"] if client.platform == "socialink" else [])
+    )
+    for index, (token, _) in enumerate(accounts):
+        for n in range(2):
+            seed = index * 2 + n
+            caption = CAPTIONS[seed % len(CAPTIONS)].format(
+                friend=NAMES[(index + 1) % len(accounts)]
+            )
+            post: dict[str, Any] = {"caption": caption, "visibility": rng.choice(visibilities)}
+            if seed % 3 != 2:
+                photo = photo_png(seed, PALETTE[seed % len(PALETTE)])
+                post["mediaIds"] = [await client.upload(token, f"photo{seed}.png", photo, caption)]
+            name, latitude, longitude = PLACES[seed % len(PLACES)]
+            if name:
+                post["location"] = {"name": name, "latitude": latitude, "longitude": longitude}
+            posts.append(
+                (await client.call(CREATE_POST, {"input": post}, token))["createPost"]["id"]
+            )
+    for token, _ in accounts:
+        for post_id in rng.sample(posts, 10):
+            await client.try_call(LIKE_POST, {"id": post_id}, token)
+        for post_id in rng.sample(posts, 2):
+            await client.try_call(SAVE_POST, {"id": post_id}, token)
+        for post_id in rng.sample(posts, 3):
+            body = rng.choice(COMMENTS)
+            await client.try_call(COMMENT, {"input": {"postId": post_id, "body": body}}, token)
 
 
 async def load_demo(settings: Settings) -> None:
