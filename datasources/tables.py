@@ -23,6 +23,7 @@ from datasources.posts.take_tables import (
     TakeViewRow,
 )
 from datasources.sql import Base
+from datasources.stories.tables import StoryRow, StoryViewRow  # noqa: F401
 from datasources.users.tables import (
     BlockRow,
     CloseFriendRow,

@@ -1,0 +1,1 @@
+"""Stories documents: a `StoryStore` protocol with a relational and a MongoDB implementation."""
