@@ -1,11 +1,12 @@
 """Types every domain shares: Node, PageInfo, Relay connections, scalars, Platform."""
+
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Iterable, Iterator
 from enum import Enum
-from typing import Generic, NewType, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -42,7 +43,7 @@ SCALARS = StrawberryConfig(
 
 __all__ = [
     "Base64", "SCALARS", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform",
-    "connection", "node_selection",
+    "connection", "node_fields", "node_selection", "NO_CURSOR", "given",
 ]  # fmt: skip
 
 
@@ -98,11 +99,25 @@ def connection(page: Page[T]) -> Connection[T]:
     )
 
 
-def node_selection(info: Info) -> frozenset[str]:
-    """Names of the fields a connection's query selects on `edges { node { … } }`,
-    through fragments too: what a connection resolver may prefetch for its nodes."""
+NO_CURSOR: Any = strawberry.UNSET
+"""Default of `after`: no default value in the SDL, as the contract writes it."""
+
+
+def given(value: Any) -> Any:
+    """None for an argument or input field the client left out."""
+    return None if value is strawberry.UNSET else value
+
+
+def node_fields(info: Info) -> list[SelectedField]:
+    """The fields a connection's query selects on `edges { node { … } }`, through
+    fragments too: what a connection resolver may prefetch for its nodes."""
     edges = _fields_named(info.selected_fields, "edges")
-    return frozenset(field.name for field in _fields(_fields_named(edges, "node")))
+    return list(_fields(_fields_named(edges, "node")))
+
+
+def node_selection(info: Info) -> frozenset[str]:
+    """Names of the `node_fields`."""
+    return frozenset(field.name for field in node_fields(info))
 
 
 def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:

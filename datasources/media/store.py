@@ -1,6 +1,7 @@
 """SQL for media metadata. The bytes live in the blob store (datasources/media/blobs.py)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,14 +145,15 @@ async def _in_use(session: AsyncSession, media_id: int) -> bool:
     return False
 
 
-def _cascading_references() -> list[Column[int]]:
+@functools.cache
+def _cascading_references() -> tuple[Column[int], ...]:
     """Columns of any domain's table whose rows go when a media row goes."""
     from datasources.tables import metadata  # every table, whatever domain declares it
 
-    return [
+    return tuple(
         foreign_key.parent
         for table in metadata.tables.values()
         for foreign_key in table.foreign_keys
         if foreign_key.column.table.name == MediaRow.__tablename__
         and (foreign_key.ondelete or "").upper() == "CASCADE"
-    ]
+    )

@@ -213,7 +213,7 @@ class PostStore:
         pages = {author_id: Slice[PostRecord]() for author_id in author_ids}
         for post, location, author_id, total in rows:
             page = pages[author_id]
-            page.total = total if totals is None else totals.get(author_id, 0)
+            page.total = total
             if len(page.items) < limit:
                 page.items.append(post_record(post, location))
                 page.times.append(post.created_at)

@@ -6,12 +6,10 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.posts import comments, explore, feed, posts
-from schema.common import Connection
+from schema.common import NO_CURSOR, Connection, given
 from schema.posts.types import (
-    NO_CURSOR,
     Comment,
     Post,
-    given,
     prefetched_posts,
     ranked_posts,
     wanted,

@@ -6,13 +6,11 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.posts import takes, templates, trends
-from schema.common import Connection
+from schema.common import NO_CURSOR, Connection, given
 from schema.posts.takes import (
-    NO_CURSOR,
     Take,
     TakeTemplate,
     TakeTrend,
-    given,
     listing_connection,
     prefetched_takes,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -29,7 +29,7 @@ from resolvers.posts import takes as take_resolvers
 from resolvers.posts import templates as template_resolvers
 from resolvers.posts import trends as trend_resolvers
 from resolvers.posts.take_cursors import Listing
-from schema.common import Connection, Edge, Node, PageInfo, node_selection
+from schema.common import NO_CURSOR, Connection, Edge, Node, PageInfo, given, node_selection
 
 if TYPE_CHECKING:
     from schema.media.types import Media
@@ -38,14 +38,6 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 N = TypeVar("N")
-
-NO_CURSOR: Any = strawberry.UNSET
-"""Default of `after`: no default value in the SDL, as the contract writes it."""
-
-
-def given(value: Any) -> Any:
-    """None for an argument or input field the client left out."""
-    return None if value is strawberry.UNSET else value
 
 
 def listing_connection(listing: Listing[R], wrap: Callable[[R], N]) -> Connection[N]:

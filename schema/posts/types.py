@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import strawberry
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from datasources.loading import MaybeAwaitable, loaded, then
 from datasources.posts.records import CommentRecord, LocationRecord, PostRecord
@@ -26,20 +25,22 @@ from resolvers.posts import comments as comment_resolvers
 from resolvers.posts import engagement
 from resolvers.posts import posts as post_resolvers
 from resolvers.posts.explore import RankedPage
-from schema.common import Connection, Edge, Node, PageInfo, connection, node_selection
+from schema.common import (
+    NO_CURSOR,
+    Connection,
+    Edge,
+    Node,
+    PageInfo,
+    connection,
+    given,
+    node_fields,
+    node_selection,
+)
 
 if TYPE_CHECKING:
     from schema.media.types import Media
     from schema.posts.takes import Take
     from schema.users.types import User
-
-NO_CURSOR: Any = strawberry.UNSET
-"""Default of `after`: no default value in the SDL, as the contract writes it."""
-
-
-def given(value: Any) -> Any:
-    """None for an argument or input field the client left out."""
-    return None if value is strawberry.UNSET else value
 
 
 @strawberry.enum
@@ -288,7 +289,7 @@ def wanted(info: Info) -> post_resolvers.Wanted:
     names = node_selection(info)
     comments = None
     if "comments" in names:
-        fields = [f for f in _node_fields(info.selected_fields) if f.name == "comments"]
+        fields = [f for f in node_fields(info) if f.name == "comments"]
         arguments = {_page_arguments(f.arguments) for f in fields}
         if len(arguments) == 1:  # one page of comments asked for: worth loading ahead
             comments = next(iter(arguments))
@@ -311,21 +312,6 @@ def _page_arguments(arguments: dict[str, Any]) -> tuple[int | None, str | None] 
     ):
         return None
     return first, after
-
-
-def _node_fields(selections: list[Any]) -> list[SelectedField]:
-    """The fields selected on `edges { node { … } }`, fragments flattened."""
-
-    def children(of: list[Any]) -> list[SelectedField]:
-        found: list[SelectedField] = []
-        for selection in of:
-            for child in selection.selections:
-                found += [child] if isinstance(child, SelectedField) else children([child])
-        return found
-
-    edges = [f for f in children(selections) if f.name == "edges"]
-    nodes = [f for f in children(edges) if f.name == "node"]
-    return children(nodes)
 
 
 def ranked_posts(page: RankedPage) -> Connection[Post]:

@@ -6,19 +6,17 @@ and schema/domains.py lists it under the posts domain's `contributes`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from resolvers.posts import posts
-from schema.common import Connection
+from schema.common import NO_CURSOR, Connection, given
 
 if TYPE_CHECKING:
     from datasources.users.store import UserRecord
     from schema.posts.types import Post
-
-NO_CURSOR: Any = strawberry.UNSET
 
 
 @strawberry.type
@@ -35,7 +33,7 @@ class UserPostsFields:
     async def posts(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[Annotated[Post, strawberry.lazy("schema.posts.types")]]:
-        from schema.posts.types import given, prefetched_posts
+        from schema.posts.types import prefetched_posts
 
         page = await posts.user_posts(info.context, self.record, first, given(after))
         return await prefetched_posts(info, page)

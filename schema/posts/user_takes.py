@@ -6,19 +6,17 @@ and schema/domains.py lists it under the posts domain's `contributes`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from resolvers.posts import takes as take_resolvers
-from schema.common import Connection
+from schema.common import NO_CURSOR, Connection, given
 
 if TYPE_CHECKING:
     from datasources.users.store import UserRecord
     from schema.posts.takes import Take
-
-NO_CURSOR: Any = strawberry.UNSET
 
 
 @strawberry.type
@@ -32,7 +30,7 @@ class UserTakesFields:
     async def takes(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[Annotated[Take, strawberry.lazy("schema.posts.takes")]]:
-        from schema.posts.takes import given, prefetched_takes
+        from schema.posts.takes import prefetched_takes
 
         listing = await take_resolvers.user_takes(info.context, self.record, first, given(after))
         return await prefetched_takes(info, listing)

@@ -6,8 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.users import queries
-from schema.common import Connection, Platform
-from schema.users.types import NO_CURSOR, User, given, prefetched_users_connection
+from schema.common import NO_CURSOR, Connection, Platform, given
+from schema.users.types import User, prefetched_users_connection
 
 
 @strawberry.type

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -14,20 +14,12 @@ from datasources.users.store import UserRecord
 from resolvers.ids import encode_id
 from resolvers.pagination import Page
 from resolvers.users import queries
-from schema.common import Connection, Node, connection, node_selection
+from schema.common import NO_CURSOR, Connection, Node, connection, given, node_selection
 from schema.posts.user_fields import UserPostsFields
 from schema.posts.user_takes import UserTakesFields
 
 if TYPE_CHECKING:
     from schema.media.types import Media
-
-
-NO_CURSOR: Any = strawberry.UNSET
-"""Default of `after`: no default value in the SDL, as the contract writes it."""
-
-
-def given(after: str | None) -> str | None:
-    return None if after is strawberry.UNSET else after
 
 
 @strawberry.type

@@ -6,7 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.posts import comments
-from schema.posts.types import AddCommentInput, Comment, given
+from schema.common import given
+from schema.posts.types import AddCommentInput, Comment
 
 
 @strawberry.type

@@ -6,7 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.posts import posts
-from schema.posts.types import CreatePostInput, Post, SharePostInput, Visibility, given
+from schema.common import given
+from schema.posts.types import CreatePostInput, Post, SharePostInput, Visibility
 
 
 @strawberry.type
