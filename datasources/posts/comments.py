@@ -107,14 +107,8 @@ class CommentStore:
             rows = (await reading.execute(stmt)).all()
         pages = {pk: Slice[CommentRecord]() for pk in ids}
         for comment, author, key, total in rows:
-            page = pages[key]
-            page.total = total
-            if len(page.items) < limit:
-                page.items.append(comment_record(comment))
-                page.times.append(comment.created_at)
-                page.users.append(user_record(author))
-            else:
-                page.has_next = True
+            pages[key].total = total
+            pages[key].take(comment_record(comment), comment.created_at, limit, user_record(author))
         if totals is not None:
             for key, page in pages.items():
                 page.total = totals.get(key, 0)

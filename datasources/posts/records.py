@@ -107,6 +107,17 @@ class Slice(Generic[T]):
     users: list[UserRecord] = field(default_factory=list)  # rows joined along (to prime)
     extras: PageExtras | None = None  # what hangs off a page of posts, read along
 
+    def take(self, item: T, at: datetime, limit: int, user: UserRecord | None = None) -> None:
+        """One row of a per-key page read with `limit + 1` rows per key: the extra
+        row only says that more follow."""
+        if len(self.items) < limit:
+            self.items.append(item)
+            self.times.append(at)
+            if user is not None:
+                self.users.append(user)
+        else:
+            self.has_next = True
+
 
 @dataclass(frozen=True)
 class Extras:

@@ -212,13 +212,8 @@ class PostStore:
             rows = (await session.execute(stmt)).all()
         pages = {author_id: Slice[PostRecord]() for author_id in author_ids}
         for post, location, author_id, total in rows:
-            page = pages[author_id]
-            page.total = total
-            if len(page.items) < limit:
-                page.items.append(post_record(post, location))
-                page.times.append(post.created_at)
-            else:
-                page.has_next = True
+            pages[author_id].total = total
+            pages[author_id].take(post_record(post, location), post.created_at, limit)
         if totals is not None:
             for author_id, page in pages.items():
                 page.total = totals.get(author_id, 0)
@@ -342,13 +337,8 @@ class PostStore:
             rows = (await session.execute(stmt)).all()
         pages = {post_id: Slice[UserRecord]() for post_id in post_ids}
         for user, at, post_id, total in rows:
-            page = pages[post_id]
-            page.total = total
-            if len(page.items) < limit:
-                page.items.append(user_record(user))
-                page.times.append(at)
-            else:
-                page.has_next = True
+            pages[post_id].total = total
+            pages[post_id].take(user_record(user), at, limit)
         if totals is not None:
             for post_id, page in pages.items():
                 page.total = totals.get(post_id, 0)
