@@ -12,7 +12,7 @@ batched as usual. Connections prefetch what their nodes' selection asks for
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeAlias, TypeVar, Union, cast
 
 from strawberry.dataloader import DataLoader
@@ -50,3 +50,10 @@ async def resolved(result: MaybeAwaitable[V]) -> V:
     if inspect.isawaitable(result):
         return await result
     return cast(V, result)
+
+
+def forget(loader: DataLoader[K, V], keys: Iterable[K]) -> None:
+    """clear() without strawberry's KeyError for a key that was never loaded."""
+    for key in keys:
+        if loader.cache_map.get(key) is not None:
+            loader.clear(key)

@@ -1,8 +1,11 @@
 """The stores a process uses, picked by settings, and the per-request loaders over them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from datasources.cache import Cache, build_cache
 from datasources.events.consumers import EventConsumer
@@ -14,7 +17,9 @@ from datasources.posts.loaders import PostLoaders
 from datasources.posts.store import PostStore
 from datasources.posts.take_loaders import TakeLoaders
 from datasources.posts.takes_store import TakeStore
-from datasources.sql import Database
+from datasources.sql import Database, utcnow
+from datasources.stories.loaders import StoryLoaders
+from datasources.stories.store import StoryStore
 from datasources.users.loaders import UserLoaders
 from datasources.users.sessions import SessionStore
 from datasources.users.store import UserStore
@@ -35,12 +40,24 @@ class Stores:
     posts: PostStore
     takes: TakeStore
     broker: Broker  # realtime pub/sub (subscriptions/broker.py): Redis or in-process
+    stories: StoryStore  # MongoDB when configured, else the relational database
+    mongo: Any = None  # the AsyncMongoClient behind `stories`, if any
+    # The time every expiry decision reads (stories); tests move it forward.
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    async def prepare(self) -> None:
+        """Idempotent setup a store needs before serving (MongoDB's indexes)."""
+        ensure_indexes = getattr(self.stories, "ensure_indexes", None)
+        if ensure_indexes is not None:
+            await ensure_indexes()
 
     async def close(self) -> None:
         await self.events.close()
         await self.broker.close()
         await self.db.dispose()
         await self.cache.close()
+        if self.mongo is not None:
+            await self.mongo.close()
 
 
 def build_stores(
@@ -49,8 +66,11 @@ def build_stores(
     redis_url: str = "",
     media_dir: Path = Path("data/media"),
     events: EventConfig | None = None,
+    mongo_url: str = "",
+    mongo_database: str = "entativa",
 ) -> Stores:
     db = Database(database_url, echo=echo)
+    stories, mongo = build_story_store(db, mongo_url, mongo_database)
     return Stores(
         db=db,
         users=UserStore(db),
@@ -62,7 +82,23 @@ def build_stores(
         posts=PostStore(db),
         takes=TakeStore(db),
         broker=build_broker(redis_url),
+        stories=stories,
+        mongo=mongo,
     )
+
+
+def build_story_store(db: Database, mongo_url: str, mongo_database: str) -> tuple[StoryStore, Any]:
+    """MongoDB (PyMongo's async client) when a URL is set, else the relational store."""
+    if not mongo_url:
+        from datasources.stories.relational import RelationalStoryStore
+
+        return RelationalStoryStore(db), None
+    from pymongo import AsyncMongoClient
+
+    from datasources.stories.mongo import MongoStoryStore
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=True)
+    return MongoStoryStore(client[mongo_database]), client
 
 
 def build_consumers(stores: Stores) -> list[EventConsumer]:
@@ -82,3 +118,4 @@ class Loaders:
         self.media = MediaLoaders(stores.media, platform)
         self.posts = PostLoaders(stores.posts, platform, users=self.users)
         self.takes = TakeLoaders(stores.takes, platform)
+        self.stories = StoryLoaders(stores.stories, platform, stores.clock)

@@ -24,6 +24,15 @@ def split_id(global_id: str) -> tuple[str, str] | None:
     return type_name, pk
 
 
+def key_of(global_id: str, expected_type: str) -> int | None:
+    """The integer pk of a global ID of `expected_type`, or None when it is not one
+    (node and entity references: an ID that is not ours is simply not found)."""
+    parts = split_id(global_id)
+    if parts is None or parts[0] != expected_type or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
 def decode_id(global_id: str, expected_type: str, field: str = "id") -> int:
     """The integer pk of a global ID of `expected_type`; BAD_USER_INPUT otherwise."""
     parts = split_id(global_id)

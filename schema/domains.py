@@ -34,6 +34,11 @@ from schema.posts.takes import BehindTheTake, Take, TakeTemplate, TakeTrend
 from schema.posts.types import Comment, Location, Post
 from schema.posts.user_fields import UserPostsFields
 from schema.posts.user_takes import UserTakesFields
+from schema.stories.close_friends import CloseFriendsMutation, CloseFriendsQuery
+from schema.stories.mutations import StoriesMutation
+from schema.stories.queries import StoriesQuery
+from schema.stories.types import STICKER_TYPES, Story, StoryHighlight, StoryReply
+from schema.stories.user_fields import UserStoriesFields
 from schema.users.mutations.auth import AuthMutation
 from schema.users.mutations.profile import ProfileMutation
 from schema.users.mutations.social import SocialMutation
@@ -67,5 +72,13 @@ DOMAINS: dict[str, Domain] = {
         subscriptions=(PostSubscription,),
         owns=(Post, Comment, Location, Take, BehindTheTake, TakeTemplate, TakeTrend),
         contributes={"User": (UserPostsFields, UserTakesFields)},
+    ),
+    "stories": Domain(
+        "stories",
+        queries=(StoriesQuery, CloseFriendsQuery),
+        mutations=(StoriesMutation, CloseFriendsMutation),
+        owns=(Story, StoryReply, StoryHighlight),
+        extra_types=tuple(STICKER_TYPES.values()),  # reached only through Sticker
+        contributes={"User": (UserStoriesFields,)},
     ),
 }

@@ -197,6 +197,54 @@ async def _populate(client: DemoClient, rng: random.Random) -> None:
             for token, _ in accounts[i + 1 : i + 3]:
                 await client.call(FRIEND, {"id": user_id}, token)
     await _posts(client, rng, accounts)
+    await _stories(client, rng, accounts)
+
+
+CREATE_STORY = """mutation($input: CreateStoryInput!) {
+  createStory(input: $input) { id stickers { id } } }"""
+VOTE = """mutation($input: RespondToStickerInput!) { respondToSticker(input: $input) { id } }"""
+CLOSE_FRIEND = "mutation($id: ID!) { addCloseFriend(userId: $id) { isCloseFriend } }"
+HIGHLIGHT = "mutation($input: CreateHighlightInput!) { createHighlight(input: $input) { id } }"
+POLLS = [("Tea or coffee?", ["tea", "coffee"]), ("Beach or mountains?", ["beach", "mountains"])]
+
+
+async def _stories(client: DemoClient, rng: random.Random, accounts: list[tuple[str, str]]) -> None:
+    """A story with a poll for every other user (votes from a few others), a close-friends
+    story and a highlight for the first user: something for storyTray to show."""
+    placement = {"x": 0.5, "y": 0.7}
+    story_ids: list[str] = []
+    for index, (token, _) in enumerate(accounts[::2]):
+        question, options = POLLS[index % len(POLLS)]
+        photo = photo_png(100 + index, PALETTE[index % len(PALETTE)])
+        media = await client.upload(token, f"story{index}.png", photo, question)
+        poll = {"poll": {"question": question, "options": options}}
+        story = (
+            await client.call(
+                CREATE_STORY,
+                {
+                    "input": {
+                        "mediaId": media,
+                        "stickers": [{"sticker": poll, "placement": placement}],
+                    }
+                },
+                token,
+            )
+        )["createStory"]
+        for voter, _ in rng.sample(accounts, 5):
+            response = {"pollOption": rng.randrange(len(options))}
+            answer = {"storyId": story["id"], "stickerId": story["stickers"][0]["id"]}
+            await client.try_call(VOTE, {"input": {**answer, "response": response}}, voter)
+        story_ids.append(story["id"])
+    token, _ = accounts[0]
+    for _, friend in accounts[1:4]:
+        await client.call(CLOSE_FRIEND, {"id": friend}, token)
+    media = await client.upload(token, "close.png", photo_png(99, PALETTE[0]), "close friends")
+    await client.call(
+        CREATE_STORY, {"input": {"mediaId": media, "audience": "CLOSE_FRIENDS"}}, token
+    )
+    await client.call(
+        HIGHLIGHT, {"input": {"title": "Favourites", "storyIds": story_ids[:1]}}, token
+    )
 
 
 async def _posts(client: DemoClient, rng: random.Random, accounts: list[tuple[str, str]]) -> None:

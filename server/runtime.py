@@ -8,6 +8,7 @@ import strawberry
 from datasources.events.pipeline import EventConfig
 from datasources.registry import Stores, build_consumers, build_stores
 from resolvers.context import Viewer
+from resolvers.stories.sweeper import StorySweeper
 from resolvers.users.sessions import family_revoked
 from server.auth import Auth
 from server.settings import Settings
@@ -19,6 +20,7 @@ class Runtime:
     stores: Stores
     schema: strawberry.Schema
     auth: Auth
+    sweeper: StorySweeper | None = None
     _closed: bool = False
 
     async def authenticate(self, token: str, platform: str) -> Viewer | None:
@@ -38,11 +40,15 @@ class Runtime:
         """Background work of the server process (the Starlette lifespan calls it).
 
         Embedded default (no Kafka): the outbox relay and the consumers run here, on
-        the in-process bus. With Kafka, `entativa worker` runs them instead; the bus is
-        still started so the process can subscribe (e.g. realtime fan-out).
+        the in-process bus, and so does the stories sweeper. With Kafka, `entativa worker`
+        runs them instead; the bus is still started so the process can subscribe (e.g.
+        realtime fan-out).
         """
+        await self.stores.prepare()
         if self.settings.embedded_events:
             await self.stores.events.start(relay=True, consumers=build_consumers(self.stores))
+            self.sweeper = StorySweeper(self.stores, self.settings.story_sweep_seconds)
+            self.sweeper.start()
         else:
             await self.stores.events.start(relay=False)
 
@@ -51,6 +57,8 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         await self.stores.close()
 
 
@@ -61,6 +69,8 @@ def build_runtime(settings: Settings, schema: strawberry.Schema) -> Runtime:
         redis_url=settings.redis_url,
         media_dir=settings.resolved_media_dir,
         events=event_config(settings),
+        mongo_url=settings.mongo_url,
+        mongo_database=settings.mongo_database,
     )
     auth = Auth(settings, stores.sessions)
     return Runtime(settings=settings, stores=stores, schema=schema, auth=auth)

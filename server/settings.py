@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     relay_poll_seconds: float = 1.0  # fallback when no in-process commit wakes the relay
     relay_batch_size: int = 500
     outbox_retention_hours: float = 7 * 24  # published outbox rows are kept this long
+    # Stories (datasources/stories): empty = the relational database; set = MongoDB.
+    mongo_url: str = ""
+    mongo_database: str = "entativa"
+    story_sweep_seconds: float = 60.0  # purge expired stories, announce ended countdowns
     media_dir: Path | None = None  # empty: data_dir / "media"
     public_url: str = ""  # base for absolute media URLs; empty: relative paths
 
@@ -58,6 +62,23 @@ class Settings(BaseSettings):
     ws_ping_seconds: float = 15.0  # keep-alive ping/ka interval; 0 disables
     ws_queue_size: int = 256  # outgoing messages a connection may have waiting
     ws_init_timeout_seconds: float = 10.0  # connection_init must come this soon (4408)
+
+    # Push and email delivery (datasources/notifications/delivery), done by the worker,
+    # never on a request. A channel without its credentials (key file, host) is off.
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_project_id: str = ""  # empty: the project_id in the service-account key
+    fcm_credentials_file: Path | None = None  # Google service-account key (JSON)
+    apns_base_url: str = "https://api.push.apple.com"
+    apns_team_id: str = ""
+    apns_key_id: str = ""
+    apns_key_file: Path | None = None  # the AuthKey_<key id>.p8 token-signing key
+    apns_topic: str = ""  # the app's bundle id, for devices registered without one
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_from: str = ""  # From header, e.g. "Entativa <notifications@example.com>"
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: str = ""
 
     graphiql: bool = True
     introspection: bool = True

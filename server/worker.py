@@ -15,6 +15,7 @@ import signal
 import time
 
 from datasources.registry import build_consumers, build_stores
+from resolvers.stories.sweeper import StorySweeper
 from server.logs import configure_logging
 from server.runtime import event_config
 from server.settings import Settings
@@ -30,7 +31,12 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
     """Run until SIGINT/SIGTERM; the relay's round in flight finishes before exit."""
     configure_logging(settings.log_level)
     config = event_config(settings)
-    stores = build_stores(settings.resolved_database_url, events=config)
+    stores = build_stores(
+        settings.resolved_database_url,
+        events=config,
+        mongo_url=settings.mongo_url,
+        mongo_database=settings.mongo_database,
+    )
     pipeline = stores.events
     pipeline.relay.options.progress = say
     chosen = build_consumers(stores) if consumers else []
@@ -44,12 +50,16 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
+    sweeper = StorySweeper(stores, settings.story_sweep_seconds)
     try:
+        await stores.prepare()
         await pipeline.start(relay=relay, consumers=chosen)
+        sweeper.start()
         say("running (Ctrl-C to stop)")
         await _report_until(stop, pipeline.relay.stats)
     finally:
         say("stopping")
+        await sweeper.stop()
         await stores.close()
         say(f"stopped after relaying {pipeline.relay.stats.published} events")
 

@@ -88,6 +88,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         media_dir=tmp_path / "media",
+        story_sweep_seconds=0,  # tests sweep when they choose (resolvers/stories/sweeper.py)
     )
 
 

@@ -15,6 +15,9 @@ FEED = """{ feed(first: 50) { edges { node {
   likers(first: 100) { totalCount } comments(first: 100) { totalCount }
 } } } }"""
 EXPLORE = "{ explore(first: 5) { edges { node { id visibility } } } }"
+TRAY = """{ storyTray { user { username } stories {
+  stickers { ... on PollSticker { options { voteCount } } } } } }"""
+HIGHLIGHTS = """{ user(username: "ada") { highlights { title stories { id } } } }"""
 
 
 async def test_the_demo_world_has_posts_to_look_at(
@@ -42,6 +45,13 @@ async def looks_lived_in(gql: GraphQLClient, platform: str) -> None:
     for post in feed:  # denormalized counters equal what they count
         assert post["likeCount"] == post["likers"]["totalCount"]
         assert post["commentCount"] == post["comments"]["totalCount"]
+
+    tray = (await gql(TRAY, token=token, platform=platform)).ok()["storyTray"]
+    assert tray[0]["user"]["username"] == "ada" and len(tray) > 2
+    polls = [s["stickers"][0] for item in tray for s in item["stories"] if s["stickers"]]
+    assert polls and sum(o["voteCount"] for poll in polls for o in poll["options"]) > 0
+    me = (await gql(HIGHLIGHTS, token=token, platform=platform)).ok()["user"]
+    assert me["highlights"][0]["stories"]
 
     explore = (await gql(EXPLORE, platform=platform)).ok()["explore"]["edges"]
     assert explore and all(edge["node"]["visibility"] == "PUBLIC" for edge in explore)

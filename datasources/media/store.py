@@ -129,6 +129,25 @@ class MediaStore:
             )
             return bool(deleted.rowcount)  # type: ignore[attr-defined]
 
+    async def delete_unused(self, media_id: int) -> MediaRecord | None:
+        """Delete the row unless anything relational uses it (content through a
+        cascading foreign key, or anyone's avatar); the deleted record, else None.
+        For media whose last holder outside this database went (an expired story)."""
+        async with self.db.transaction() as session:
+            row = await session.scalar(
+                select(MediaRow).where(MediaRow.id == media_id).with_for_update()
+            )
+            if row is None or await _in_use(session, media_id):
+                return None
+            avatar = await session.scalar(
+                select(literal(True)).where(UserRow.avatar_media_id == media_id).limit(1)
+            )
+            if avatar:
+                return None
+            record = to_record(row)
+            await session.execute(delete(MediaRow).where(MediaRow.id == media_id))
+            return record
+
     async def for_serving(self, media_id: int) -> MediaRecord | None:
         """One media by id, whatever its platform: only for the byte-serving route,
         whose URL (`/media/{id}`) names no platform. Ids are unique across platforms."""

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from datasources.loading import forget
 from datasources.media.store import MediaRecord
 from datasources.posts.records import (
     After,
@@ -116,27 +117,27 @@ class PostLoaders:
 
     def replace(self, post: PostRecord) -> None:
         """After a write: the fresh record, and flags and pages that may have changed."""
-        _drop(self.by_id, [post.id])
+        forget(self.by_id, [post.id])
         self.by_id.prime(post.id, post)
         self._drop_derived([post.id])
 
     def replace_comment(self, comment: CommentRecord) -> None:
-        _drop(self.comment, [comment.id])
+        forget(self.comment, [comment.id])
         self.comment.prime(comment.id, comment)
         for (kind, _), loader in self._flags.items():
             if kind == "comment_liked":
-                _drop(loader, [comment.id])
+                forget(loader, [comment.id])
 
     def forget(self, post_id: int) -> None:
-        _drop(self.by_id, [post_id])
+        forget(self.by_id, [post_id])
         self._drop_derived([post_id])
 
     def _drop_derived(self, post_ids: list[int]) -> None:
         for marks in self._marks.values():
-            _drop(marks, post_ids)
+            forget(marks, post_ids)
         for pages in (self.posts_page, self.comments_page, self.likers_page):
             pages.cache_map.clear()
-        _drop(self.mentions, post_ids)
+        forget(self.mentions, post_ids)
 
     # ── batch functions ────────────────────────────────────────────────
 
@@ -224,10 +225,3 @@ async def _grouped(
         for owner_id in unique:
             results[(viewer_id, kind, owner_id, limit, after)] = found[owner_id]
     return [results[key] for key in keys]
-
-
-def _drop(loader: DataLoader[K, V], keys: Iterable[K]) -> None:
-    """clear() without strawberry's KeyError for a key that was never loaded."""
-    for key in keys:
-        if loader.cache_map.get(key) is not None:
-            loader.clear(key)

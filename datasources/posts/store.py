@@ -346,6 +346,14 @@ class PostStore:
 
     # ── writes ──────────────────────────────────────────────────────────
 
+    async def place(self, platform: str, location: NewLocation) -> int:
+        """The id of the shared location row with this name and coordinates (created
+        when new): posts and story location stickers at one place share it."""
+        async with self.db.transaction() as session:
+            location_id = await _location_id(session, platform, location)
+        assert location_id is not None  # a location was given
+        return location_id
+
     async def create(self, new: NewPost, events: Sequence[NewEvent] = ()) -> PostRecord:
         """Insert the post and what hangs off it; for a share, bump the shared post's
         shareCount (Gone when it was deleted meanwhile). Emits post.created,

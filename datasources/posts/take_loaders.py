@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from datasources.loading import forget
 from datasources.posts.takes_store import (
     BehindRecord,
     TakeRecord,
@@ -61,16 +62,16 @@ class TakeLoaders:
             *self._liked.values(),
         ]
         for loader in loaders:
-            _drop(loader, take_id)
+            forget(loader, [take_id])
 
     def forget_template(self, template_id: int) -> None:
-        _drop(self.template, template_id)
+        forget(self.template, [template_id])
 
     def forget_trend(self, trend_id: int) -> None:
-        _drop(self.trend, trend_id)
+        forget(self.trend, [trend_id])
 
     def forget_behind(self, behind_id: int) -> None:
-        _drop(self.behind, behind_id)
+        forget(self.behind, [behind_id])
 
     async def _takes(self, ids: Sequence[int]) -> list[TakeRecord | None]:
         found = await self.store.takes_by_ids(self.platform, ids)
@@ -91,9 +92,3 @@ class TakeLoaders:
     async def _behind(self, ids: Sequence[int]) -> list[BehindRecord | None]:
         found = await self.store.behind_by_ids(self.platform, ids)
         return [found.get(pk) for pk in ids]
-
-
-def _drop(loader: DataLoader[int, Any], key: int) -> None:
-    """clear() without strawberry's KeyError for a key that was never loaded."""
-    if loader.cache_map.get(key) is not None:
-        loader.clear(key)

@@ -14,7 +14,8 @@ resolvers/users; this module only knows how to change rows consistently.
 Each write that changed something emits its `user.*` domain event in the same
 transaction (DEVELOPERS.md, "Domain events"); a write that changed nothing (a
 repeated follow, an unblock without a block) emits none. `platform`, when the
-caller knows it, saves reading it from the users row.
+caller knows it, saves reading it from the users row. Close-friend entries are
+the exception: a private list, changed silently (no event).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class RelationshipRecord:
     friend_request_sent: bool = False
     friend_request_received: bool = False
     is_close_friend: bool = False
+    # The target lists the viewer as a close friend: whether the viewer may see the
+    # target's CLOSE_FRIENDS stories. Never shown to the viewer (lists are private).
+    close_friend_of: bool = False
 
 
 NO_RELATIONSHIP = RelationshipRecord()
@@ -210,6 +214,18 @@ class SocialGraph:
         where = [BlockRow.blocker_id == user_id]
         page = await self._page(
             platform, BlockRow.blocked_id, BlockRow.created_at, where, after, limit, None
+        )
+        return page, await self._count(where)
+
+    async def close_friends(
+        self, platform: str, user_id: int, after: After | None, limit: int
+    ) -> tuple[RelatedPage, int]:
+        """Whom `user_id` lists as close friends, newest entry first, and how many.
+
+        No block filter: a block deletes the entries both ways (see `block`)."""
+        where = [CloseFriendRow.user_id == user_id]
+        page = await self._page(
+            platform, CloseFriendRow.friend_id, CloseFriendRow.created_at, where, after, limit, None
         )
         return page, await self._count(where)
 
@@ -474,6 +490,38 @@ class SocialGraph:
                     {"sender_id": user_id, "recipient_id": other_id},
                 )
 
+    async def add_close_friend(self, user_id: int, friend_id: int) -> bool:
+        """List `friend_id` as a close friend of `user_id`; idempotent (the first
+        entry's time stays). False, and nothing stored, when a block either way exists.
+
+        The block check runs under both users' locks, the ones `block` takes before it
+        deletes close-friend entries, so a concurrent block never leaves one behind.
+        Silent: close-friend lists are private, no event is emitted.
+        """
+        async with self.db.transaction() as session:
+            await lock_users(session, (user_id, friend_id))
+            blocked = await session.scalar(
+                select(BlockRow.blocker_id).where(_pair_blocks(user_id, friend_id)).limit(1)
+            )
+            if blocked is not None:
+                return False
+            await _insert_ignore(
+                session,
+                CloseFriendRow,
+                {"user_id": user_id, "friend_id": friend_id, "created_at": utcnow()},
+            )
+            return True
+
+    async def remove_close_friend(self, user_id: int, friend_id: int) -> bool:
+        """Take `friend_id` off `user_id`'s close friends; True when an entry was removed."""
+        async with self.db.transaction() as session:
+            removed = await session.execute(
+                delete(CloseFriendRow).where(
+                    CloseFriendRow.user_id == user_id, CloseFriendRow.friend_id == friend_id
+                )
+            )
+            return bool(_rowcount(removed))
+
     async def block(self, blocker_id: int, blocked_id: int, platform: str | None = None) -> None:
         """Block, and cut every other tie both ways: follows (counts adjusted), follow
         requests, friend requests, friendship and close-friend entries."""
@@ -732,6 +780,14 @@ def _pair(table: type[FriendshipRow] | type[CloseFriendRow], a: int, b: int) -> 
     )
 
 
+def _pair_blocks(a: int, b: int) -> ColumnElement[bool]:
+    """Block rows between a and b, whoever blocks whom."""
+    return or_(
+        and_(BlockRow.blocker_id == a, BlockRow.blocked_id == b),
+        and_(BlockRow.blocker_id == b, BlockRow.blocked_id == a),
+    )
+
+
 def _followed_by(user_id: int) -> Select[int]:
     return select(FollowRow.followee_id).where(
         FollowRow.follower_id == user_id, FollowRow.approved.is_(True)
@@ -782,6 +838,9 @@ def _relationship_statement(viewer_id: int, targets: list[int]) -> Any:
         ),
         select(kind("is_close_friend"), CloseFriendRow.friend_id).where(
             CloseFriendRow.user_id == viewer_id, CloseFriendRow.friend_id.in_(targets)
+        ),
+        select(kind("close_friend_of"), CloseFriendRow.user_id).where(
+            CloseFriendRow.friend_id == viewer_id, CloseFriendRow.user_id.in_(targets)
         ),
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from datasources.loading import forget
 from datasources.users.graph import NO_RELATIONSHIP, RelationshipRecord
 from datasources.users.store import UserRecord, UserStore
 
@@ -44,7 +45,7 @@ class UserLoaders:
         ids = (user_id, *others)
         loaders: list[DataLoader[int, Any]] = [self.by_id, *self._relationships.values()]
         for loader in loaders:
-            _drop(loader, ids)
+            forget(loader, ids)
 
     async def _load_users(self, ids: Sequence[int]) -> list[UserRecord | None]:
         found = await self.store.by_ids(self.platform, ids)
@@ -53,10 +54,3 @@ class UserLoaders:
     async def _load_friend_counts(self, ids: Sequence[int]) -> list[int]:
         found = await self.store.graph.friend_counts(ids)
         return [found.get(pk, 0) for pk in ids]
-
-
-def _drop(loader: DataLoader[int, Any], keys: Iterable[int]) -> None:
-    """clear() without strawberry's KeyError for a key that was never loaded."""
-    for key in keys:
-        if loader.cache_map.get(key) is not None:
-            loader.clear(key)

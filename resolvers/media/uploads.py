@@ -181,16 +181,24 @@ async def delete_media(context: Context, global_id: str) -> bool:
         raise NotFound("media")
     if record.owner_id != viewer.user_id:
         raise Forbidden("only the owner can delete this media")
+    if await context.stores.stories.media_in_use([media_id]):
+        raise Conflict("this media is part of a story or highlight: delete that first")
     deleted = await context.stores.media.delete(context.platform, media_id)
     if deleted is None:
         raise Conflict("this media is part of a post or take: delete that first")
     if not deleted:
         raise NotFound("media")  # deleted meanwhile by another request
     context.loaders.media.by_id.clear(media_id)
+    await delete_blobs(context.stores.blobs, record)
+    return True
+
+
+async def delete_blobs(blobs: BlobStore, record: MediaRecord) -> None:
+    """The bytes of a media whose row is gone (after the row: a crash in between leaves
+    an unreferenced file, never a row without its bytes)."""
     keys = [record.blob_key] + ([thumbnail_key(record.blob_key)] if record.has_thumbnail else [])
     for key in keys:
         try:
-            await context.stores.blobs.delete(key)
+            await blobs.delete(key)
         except OSError:  # the media is gone for clients; an orphan file is only disk space
-            log.exception("media %s deleted but its blob %s was not", media_id, key)
-    return True
+            log.exception("media %s deleted but its blob %s was not", record.id, key)

@@ -36,7 +36,7 @@ from datasources.sql import utcnow
 from datasources.users.store import UserRecord
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, NotFound
-from resolvers.ids import decode_id, split_id
+from resolvers.ids import decode_id, key_of
 from resolvers.pagination import Keyset, decode_cursor, encode_cursor, page_size
 from resolvers.posts import take_policy as policy
 from resolvers.posts import text
@@ -60,10 +60,7 @@ def parse_hashtags(caption: str | None) -> tuple[str, ...]:
 
 def take_key(global_id: str) -> int | None:
     """The pk of a Take global id, or None when it is not one."""
-    parts = split_id(global_id)
-    if parts is None or parts[0] != "Take" or not parts[1].isdigit():
-        return None
-    return int(parts[1])
+    return key_of(global_id, "Take")
 
 
 # ── reads ────────────────────────────────────────────────────────────────
@@ -103,10 +100,10 @@ async def behind_the_take(context: Context, take: TakeRecord) -> BehindRecord | 
 
 
 async def behind_by_global_id(context: Context, global_id: str) -> BehindRecord | None:
-    parts = split_id(global_id)
-    if parts is None or parts[0] != "BehindTheTake" or not parts[1].isdigit():
+    pk = key_of(global_id, "BehindTheTake")
+    if pk is None:
         return None
-    found = await context.loaders.takes.behind.load(int(parts[1]))
+    found = await context.loaders.takes.behind.load(pk)
     if found is None or await visible_take(context, found.take_id) is None:
         return None
     return found
@@ -265,8 +262,8 @@ async def create_take(
     media_pk = decode_id(video_media_id, "Media", "videoMediaId")
     template_pk = decode_id(template_id, "TakeTemplate", "templateId") if template_id else None
     trend_pk = decode_id(trend_id, "TakeTrend", "trendId") if trend_id else None
-    caption = _text(caption, MAX_CAPTION, "caption")
-    sound_name = _text(sound_name, MAX_SOUND_NAME, "soundName")
+    caption = text.optional_text(caption, MAX_CAPTION, "caption")
+    sound_name = text.optional_text(sound_name, MAX_SOUND_NAME, "soundName")
     duration_ms = await _video_duration(context, media_pk, viewer.user_id)
     if template_pk is not None:
         await policy.require_template(
@@ -302,16 +299,6 @@ def _forget_template_and_trend(
         context.loaders.takes.forget_template(template_id)
     if trend_id is not None:
         context.loaders.takes.forget_trend(trend_id)
-
-
-def _text(value: str | None, maximum: int, field: str) -> str | None:
-    """Optional text: stripped, None when blank, BAD_USER_INPUT when too long."""
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > maximum:
-        raise BadUserInput(f"{field} is longer than {maximum} characters", field=field)
-    return value or None
 
 
 async def _video_duration(context: Context, media_id: int, author_id: int) -> int:
@@ -414,7 +401,7 @@ async def _step(context: Context, step: StepInput, author_id: int) -> NewStep:
     title = step.title.strip()
     if not title or len(title) > MAX_STEP_TITLE:
         raise BadUserInput(f"a step title is 1 to {MAX_STEP_TITLE} characters", field="title")
-    body = _text(step.body, MAX_STEP_BODY, "body")
+    body = text.optional_text(step.body, MAX_STEP_BODY, "body")
     media_pk = None
     if step.media_id is not None:
         media_pk = decode_id(step.media_id, "Media", "mediaId")

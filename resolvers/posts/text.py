@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from resolvers.errors import BadUserInput
+
 HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
 MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9._]+)")
 MAX_TAG_LENGTH = 100
@@ -39,3 +41,13 @@ def mentions(text: str | None) -> tuple[str, ...]:
         if 3 <= len(name) <= 30:
             found.setdefault(name, None)
     return tuple(found)[:MAX_MENTIONS]
+
+
+def optional_text(value: str | None, maximum: int, field: str) -> str | None:
+    """Optional text: stripped, None when blank, BAD_USER_INPUT when too long."""
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > maximum:
+        raise BadUserInput(f"{field} is longer than {maximum} characters", field=field)
+    return value or None

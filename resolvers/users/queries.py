@@ -116,7 +116,7 @@ async def follow_requests(
     context: Context, first: int | None, after: str | None
 ) -> Page[UserRecord]:
     """Pending requests to follow the viewer, newest first."""
-    return await _viewer_list(context, context.stores.users.graph.follow_requests, first, after)
+    return await viewer_list(context, context.stores.users.graph.follow_requests, first, after)
 
 
 async def friend_requests(
@@ -125,12 +125,12 @@ async def friend_requests(
     """Friend requests the viewer received (Socialink only), newest first."""
     context.require_viewer()
     policy.require_friends(context.platform)
-    return await _viewer_list(context, context.stores.users.graph.friend_requests, first, after)
+    return await viewer_list(context, context.stores.users.graph.friend_requests, first, after)
 
 
 async def blocked_users(context: Context, first: int | None, after: str | None) -> Page[UserRecord]:
     """Users the viewer blocks, newest block first (listed so they can be unblocked)."""
-    return await _viewer_list(context, context.stores.users.graph.blocked, first, after)
+    return await viewer_list(context, context.stores.users.graph.blocked, first, after)
 
 
 async def suggested_users(context: Context, limit: int | None) -> list[UserRecord]:
@@ -151,7 +151,7 @@ async def suggested_users(context: Context, limit: int | None) -> list[UserRecor
 # ── helpers ──────────────────────────────────────────────────────────────
 
 
-async def _viewer_list(
+async def viewer_list(
     context: Context, read: ViewerList, first: int | None, after: str | None
 ) -> Page[UserRecord]:
     viewer = context.require_viewer()

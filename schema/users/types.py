@@ -17,6 +17,7 @@ from resolvers.users import queries
 from schema.common import NO_CURSOR, Connection, Node, connection, given, node_selection
 from schema.posts.user_fields import UserPostsFields
 from schema.posts.user_takes import UserTakesFields
+from schema.stories.user_fields import UserStoriesFields
 
 if TYPE_CHECKING:
     from schema.media.types import Media
@@ -54,7 +55,7 @@ class Relationship:
 
 
 @strawberry.federation.type(keys=["id"], name="User")
-class User(Node, UserPostsFields, UserTakesFields):
+class User(Node, UserPostsFields, UserTakesFields, UserStoriesFields):
     record: strawberry.Private[UserRecord]
 
     @strawberry.field

@@ -1,0 +1,1 @@
+"""Search: a `SearchIndex` protocol with an embedded Tantivy and an Elasticsearch implementation."""

@@ -1,0 +1,1 @@
+"""GraphQL types of the stories domain: stories, stickers, highlights, close friends."""
