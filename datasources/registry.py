@@ -13,6 +13,8 @@ from datasources.events.pipeline import EventConfig, EventPipeline
 from datasources.media.blobs import BlobStore, LocalBlobStore
 from datasources.media.loaders import MediaLoaders
 from datasources.media.store import MediaStore
+from datasources.notifications.loaders import NotificationLoaders
+from datasources.notifications.store import NotificationStore
 from datasources.posts.loaders import PostLoaders
 from datasources.posts.store import PostStore
 from datasources.posts.take_loaders import TakeLoaders
@@ -44,6 +46,10 @@ class Stores:
     mongo: Any = None  # the AsyncMongoClient behind `stories`, if any
     # The time every expiry decision reads (stories); tests move it forward.
     clock: Callable[[], datetime] = field(default=utcnow)
+    notifications: NotificationStore = field(init=False)  # over `db`
+
+    def __post_init__(self) -> None:
+        self.notifications = NotificationStore(self.db)
 
     async def prepare(self) -> None:
         """Idempotent setup a store needs before serving (MongoDB's indexes)."""
@@ -105,9 +111,10 @@ def build_consumers(stores: Stores) -> list[EventConsumer]:
     """The event consumers `entativa worker` (or the embedded server) runs; each is
     idempotent by event id (datasources/events/consumers.py). Search indexing,
     notifications and counters add theirs here."""
+    from datasources.notifications.consumer import NotificationConsumer
     from subscriptions.relay import RealtimeRelay  # domain events → realtime broker
 
-    return [RealtimeRelay(stores.broker)]
+    return [RealtimeRelay(stores.broker), NotificationConsumer(stores.db, stores.broker)]
 
 
 class Loaders:
@@ -119,3 +126,4 @@ class Loaders:
         self.posts = PostLoaders(stores.posts, platform, users=self.users)
         self.takes = TakeLoaders(stores.takes, platform)
         self.stories = StoryLoaders(stores.stories, platform, stores.clock)
+        self.notifications = NotificationLoaders(stores.notifications, platform)

@@ -1,6 +1,14 @@
 """Every table, imported once so Alembic and tests see the whole metadata."""
 from datasources.events.tables import ConsumedEventRow, OutboxRow
 from datasources.media.tables import MediaRow
+from datasources.notifications.tables import (  # noqa: F401
+    NotificationActorRow,
+    NotificationDeliveryRow,
+    NotificationGroupRow,
+    NotificationSettingsRow,
+    NotificationTypePreferenceRow,
+    PushDeviceRow,
+)
 from datasources.posts.tables import (
     CommentLikeRow,
     CommentRow,

@@ -23,6 +23,12 @@ from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.media.types import Media
 from schema.node import NodeQuery
+from schema.notifications.fields import (
+    NotificationsMutation,
+    NotificationsQuery,
+    NotificationsSubscription,
+)
+from schema.notifications.types import NotificationGroup, PushDevice
 from schema.posts.mutations.comments import CommentMutation
 from schema.posts.mutations.engagement import EngagementMutation
 from schema.posts.mutations.posts import PostMutation
@@ -80,5 +86,12 @@ DOMAINS: dict[str, Domain] = {
         owns=(Story, StoryReply, StoryHighlight),
         extra_types=tuple(STICKER_TYPES.values()),  # reached only through Sticker
         contributes={"User": (UserStoriesFields,)},
+    ),
+    "notifications": Domain(
+        "notifications",
+        queries=(NotificationsQuery,),
+        mutations=(NotificationsMutation,),
+        subscriptions=(NotificationsSubscription,),
+        owns=(NotificationGroup, PushDevice),
     ),
 }

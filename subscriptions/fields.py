@@ -6,8 +6,15 @@ domain's Subscription class, built with `subscriptions.live.stream`)."""
 from __future__ import annotations
 
 from subscriptions.live import LiveField
+from subscriptions.notifications import NotificationReceived, UnreadNotificationCount
 from subscriptions.posts import CommentAdded, PostLikeCount
 
 LIVE_FIELDS: dict[str, LiveField] = {
-    field.name: field for field in (CommentAdded(), PostLikeCount())
+    field.name: field
+    for field in (
+        CommentAdded(),
+        PostLikeCount(),
+        NotificationReceived(),
+        UnreadNotificationCount(),
+    )
 }

@@ -30,6 +30,7 @@ from resolvers.posts import templates as template_resolvers
 from resolvers.posts import trends as trend_resolvers
 from resolvers.posts.take_cursors import Listing
 from schema.common import NO_CURSOR, Connection, Edge, Node, PageInfo, given, node_selection
+from schema.references import load_media, load_user
 
 if TYPE_CHECKING:
     from schema.media.types import Media
@@ -55,24 +56,6 @@ def listing_connection(listing: Listing[R], wrap: Callable[[R], N]) -> Connectio
     )
 
 
-async def _user(info: Info, user_id: int) -> User:
-    from schema.users.types import User
-
-    record = await info.context.loaders.users.by_id.load(user_id)
-    if record is None:
-        raise NotFound("user")
-    return User(record=record)
-
-
-async def _media(info: Info, media_id: int | None) -> Media | None:
-    from schema.media.types import Media
-
-    if media_id is None:
-        return None
-    record = await info.context.loaders.media.by_id.load(media_id)
-    return Media(record=record) if record else None
-
-
 UserType = Annotated["User", strawberry.lazy("schema.users.types")]
 MediaType = Annotated["Media", strawberry.lazy("schema.media.types")]
 
@@ -87,11 +70,11 @@ class Take(Node):
 
     @strawberry.field
     async def author(self, info: Info) -> UserType:
-        return await _user(info, self.record.author_id)
+        return await load_user(info, self.record.author_id)
 
     @strawberry.field
     async def video(self, info: Info) -> MediaType:
-        media = await _media(info, self.record.video_media_id)
+        media = await load_media(info, self.record.video_media_id)
         if media is None:
             raise NotFound("media")
         return media
@@ -204,7 +187,7 @@ class BehindTheTakeStep:
 
     @strawberry.field
     async def media(self, info: Info) -> MediaType | None:
-        return await _media(info, self.record.media_id)
+        return await load_media(info, self.record.media_id)
 
 
 @strawberry.federation.type(keys=["id"], name="BehindTheTake")
@@ -267,7 +250,7 @@ class TakeTemplate(Node):
 
     @strawberry.field
     async def creator(self, info: Info) -> UserType:
-        return await _user(info, self.record.creator_id)
+        return await load_user(info, self.record.creator_id)
 
     @strawberry.field
     def name(self) -> str:
@@ -330,7 +313,7 @@ class TakeTrend(Node):
 
     @strawberry.field
     async def originator_author(self, info: Info) -> UserType:
-        return await _user(info, self.record.originator_author_id)
+        return await load_user(info, self.record.originator_author_id)
 
     @strawberry.field
     def participant_count(self) -> int:

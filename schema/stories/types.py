@@ -39,6 +39,7 @@ from resolvers.stories import responses as response_resolvers
 from resolvers.stories import stories as story_resolvers
 from resolvers.stories.stories import TrayItem
 from schema.common import NO_CURSOR, Connection, Node, connection, given
+from schema.references import load_media, load_user
 from schema.stories.inputs import StoryAudience
 
 if TYPE_CHECKING:
@@ -49,24 +50,6 @@ if TYPE_CHECKING:
 UserType = Annotated["User", strawberry.lazy("schema.users.types")]
 MediaType = Annotated["Media", strawberry.lazy("schema.media.types")]
 LocationType = Annotated["Location", strawberry.lazy("schema.posts.types")]
-
-
-async def _user(info: Info, user_id: int) -> User:
-    from schema.users.types import User
-
-    record = await info.context.loaders.users.by_id.load(user_id)
-    if record is None:
-        raise NotFound("user")
-    return User(record=record)
-
-
-async def _media(info: Info, media_id: int | None) -> Media | None:
-    from schema.media.types import Media
-
-    if media_id is None:
-        return None
-    record = await info.context.loaders.media.by_id.load(media_id)
-    return Media(record=record) if record else None
 
 
 def _percent(part: int, whole: int) -> float:
@@ -182,7 +165,7 @@ class StickerResponse:
 
     @strawberry.field
     async def user(self, info: Info) -> UserType:
-        return await _user(info, self.record.user_id)
+        return await load_user(info, self.record.user_id)
 
     @strawberry.field
     def text(self) -> str | None:
@@ -262,7 +245,7 @@ class SliderSticker(Sticker):
 class MentionSticker(Sticker):
     @strawberry.field
     async def user(self, info: Info) -> UserType:
-        return await _user(info, int(self.data["userId"]))
+        return await load_user(info, int(self.data["userId"]))
 
 
 @strawberry.type(name="LinkSticker")
@@ -370,7 +353,7 @@ class StoryViewer:
 
     @strawberry.field
     async def user(self, info: Info) -> UserType:
-        return await _user(info, self.record.viewer_id)
+        return await load_user(info, self.record.viewer_id)
 
     @strawberry.field
     def viewed_at(self) -> datetime:
@@ -403,11 +386,11 @@ class Story(Node):
 
     @strawberry.field
     async def author(self, info: Info) -> UserType:
-        return await _user(info, self.record.author_id)
+        return await load_user(info, self.record.author_id)
 
     @strawberry.field
     async def media(self, info: Info) -> MediaType:
-        media = await _media(info, self.record.media_id)
+        media = await load_media(info, self.record.media_id)
         if media is None:
             raise NotFound("media")
         return media
@@ -500,7 +483,7 @@ class StoryReply(Node):
 
     @strawberry.field
     async def author(self, info: Info) -> UserType:
-        return await _user(info, self.record.author_id)
+        return await load_user(info, self.record.author_id)
 
     @strawberry.field
     def body(self) -> str:
@@ -550,7 +533,7 @@ class StoryHighlight(Node):
 
     @strawberry.field
     async def owner(self, info: Info) -> UserType:
-        return await _user(info, self.record.owner_id)
+        return await load_user(info, self.record.owner_id)
 
     @strawberry.field
     def title(self) -> str:
@@ -559,9 +542,9 @@ class StoryHighlight(Node):
     @strawberry.field
     async def cover(self, info: Info) -> MediaType | None:
         if self.record.cover_media_id is not None:
-            return await _media(info, self.record.cover_media_id)
+            return await load_media(info, self.record.cover_media_id)
         stories = await highlight_resolvers.highlight_stories(info.context, self.record)
-        return await _media(info, stories[0].media_id) if stories else None
+        return await load_media(info, stories[0].media_id) if stories else None
 
     @strawberry.field
     async def stories(self, info: Info) -> list[Story]:

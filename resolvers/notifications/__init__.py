@@ -1,0 +1,1 @@
+"""Notifications: the list, read state, preferences and push devices of the viewer."""

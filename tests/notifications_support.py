@@ -1,0 +1,102 @@
+"""Helpers of the notifications tests: the list query, waiting for the consumer, a clock
+for event times."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from datasources.events.model import Event
+from datasources.events.tables import ConsumedEventRow, OutboxRow
+from datasources.notifications.consumer import NotificationConsumer
+from subscriptions.relay import RealtimeRelay
+from tests.conftest import Account, GraphQLClient
+from tests.stories_support import Clock
+
+NODE = """
+id type actorCount summary isRead latestAt
+actors { username }
+subject {
+  __typename
+  ... on Post { id } ... on Comment { id } ... on Take { id } ... on TakeTrend { id }
+  ... on TakeTemplate { id } ... on Story { id } ... on User { id }
+}
+"""
+NOTIFICATIONS = f"""
+query($first: Int, $after: String, $types: [NotificationType!]) {{
+  notifications(first: $first, after: $after, types: $types) {{
+    totalCount pageInfo {{ hasNextPage hasPreviousPage endCursor }}
+    edges {{ cursor node {{ {NODE} }} }}
+  }}
+}}
+"""
+UNREAD = "query { unreadNotificationCount }"
+MARK_READ = "mutation($upTo: DateTime) { markNotificationsRead(upTo: $upTo) }"
+
+
+async def settled(app: Any, seconds: float = 20.0) -> None:
+    """Wait until every relational consumer of the app (notifications, and the others
+    that share its database: their statements would count in a test's) applied every
+    event it wants that is in the outbox now."""
+    db = app.state.runtime.stores.db
+    consumers = [
+        c for c in app.state.runtime.stores.events.consumers if not isinstance(c, RealtimeRelay)
+    ]
+    assert any(isinstance(c, NotificationConsumer) for c in consumers)
+    deadline = time.monotonic() + seconds
+    while True:
+        async with db.session() as session:
+            events = [Event.from_json(p) for p in await session.scalars(select(OutboxRow.payload))]
+            claimed = select(ConsumedEventRow.consumer, ConsumedEventRow.event_id)
+            done = {(name, event_id) for name, event_id in (await session.execute(claimed)).all()}
+        missing = [
+            (c.name, e.id)
+            for c in consumers
+            for e in events
+            if e.domain in c.domains and c.wants(e) and (c.name, e.id) not in done
+        ]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(missing)} events not consumed within {seconds}s")
+        await asyncio.sleep(0.02)
+
+
+async def inbox(
+    app: Any, gql: GraphQLClient, who: Account, **variables: Any
+) -> list[dict[str, Any]]:
+    """`who`'s notifications (first page), once every event so far was consumed."""
+    await settled(app)
+    result = await gql(NOTIFICATIONS, variables, token=who.token, platform=who.platform)
+    return [edge["node"] for edge in result.ok()["notifications"]["edges"]]
+
+
+async def page(gql: GraphQLClient, who: Account, **variables: Any) -> dict[str, Any]:
+    result = await gql(NOTIFICATIONS, variables, token=who.token, platform=who.platform)
+    return result.ok()["notifications"]  # type: ignore[no-any-return]
+
+
+async def unread(app: Any, gql: GraphQLClient, who: Account) -> int:
+    await settled(app)
+    result = await gql(UNREAD, token=who.token, platform=who.platform)
+    return int(result.ok()["unreadNotificationCount"])
+
+
+def summaries(nodes: list[dict[str, Any]]) -> list[str]:
+    return [node["summary"] for node in nodes]
+
+
+EventClock = Clock
+"""The time events are stamped with (`Event.stamp`), moved by tests: the consumer
+groups by event time, so activities can be placed hours apart."""
+
+
+@pytest.fixture
+def event_clock(monkeypatch: pytest.MonkeyPatch) -> EventClock:
+    clock = EventClock()
+    monkeypatch.setattr("datasources.events.model.utcnow", clock)
+    return clock
