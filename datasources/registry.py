@@ -1,4 +1,5 @@
 """The stores a process uses, picked by settings, and the per-request loaders over them."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -19,6 +20,10 @@ from datasources.posts.loaders import PostLoaders
 from datasources.posts.store import PostStore
 from datasources.posts.take_loaders import TakeLoaders
 from datasources.posts.takes_store import TakeStore
+from datasources.search.build import SearchConfig, build_search_index
+from datasources.search.history import SearchLog
+from datasources.search.metrics import SearchMetrics
+from datasources.search.store import SearchIndex
 from datasources.sql import Database, utcnow
 from datasources.stories.loaders import StoryLoaders
 from datasources.stories.store import StoryStore
@@ -47,9 +52,23 @@ class Stores:
     # The time every expiry decision reads (stories); tests move it forward.
     clock: Callable[[], datetime] = field(default=utcnow)
     notifications: NotificationStore = field(init=False)  # over `db`
+    search_config: SearchConfig = field(default_factory=SearchConfig)
+    search_log: SearchLog = field(init=False)  # history and daily rollup, over `db`
+    search_metrics: SearchMetrics = field(init=False)
+    _search: SearchIndex | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.notifications = NotificationStore(self.db)
+        self.search_log = SearchLog(self.db)
+        self.search_metrics = SearchMetrics()
+
+    @property
+    def search(self) -> SearchIndex:
+        """The search index (datasources/search), opened on first use: a process that
+        never searches or indexes opens no index directory or client."""
+        if self._search is None:
+            self._search = build_search_index(self.search_config)
+        return self._search
 
     async def prepare(self) -> None:
         """Idempotent setup a store needs before serving (MongoDB's indexes)."""
@@ -59,11 +78,17 @@ class Stores:
 
     async def close(self) -> None:
         await self.events.close()
+        for consumer in self.events.consumers:  # e.g. the search indexer: its engine
+            close = getattr(consumer, "close", None)
+            if close is not None:
+                await close()
         await self.broker.close()
         await self.db.dispose()
         await self.cache.close()
         if self.mongo is not None:
             await self.mongo.close()
+        if self._search is not None:
+            await self._search.close()
 
 
 def build_stores(
@@ -74,6 +99,7 @@ def build_stores(
     events: EventConfig | None = None,
     mongo_url: str = "",
     mongo_database: str = "entativa",
+    search: SearchConfig | None = None,
 ) -> Stores:
     db = Database(database_url, echo=echo)
     stories, mongo = build_story_store(db, mongo_url, mongo_database)
@@ -90,6 +116,7 @@ def build_stores(
         broker=build_broker(redis_url),
         stories=stories,
         mongo=mongo,
+        search_config=search or SearchConfig(),
     )
 
 
@@ -112,9 +139,24 @@ def build_consumers(stores: Stores) -> list[EventConsumer]:
     idempotent by event id (datasources/events/consumers.py). Search indexing,
     notifications and counters add theirs here."""
     from datasources.notifications.consumer import NotificationConsumer
+    from datasources.search.indexer import SearchIndexer
     from subscriptions.relay import RealtimeRelay  # domain events → realtime broker
 
-    return [RealtimeRelay(stores.broker), NotificationConsumer(stores.db, stores.broker)]
+    return [
+        RealtimeRelay(stores.broker),
+        NotificationConsumer(Database(stores.db.url), stores.broker, owns_db=True),
+        SearchIndexer(
+            Database(stores.db.url),
+            stores.search,
+            search_checkpoint(stores.search_config),
+            owns_db=True,
+        ),
+    ]
+
+
+def search_checkpoint(config: SearchConfig) -> Path | None:
+    """Where the embedded index records how far it is durable (indexer.py)."""
+    return config.path / "INDEXED" if config.backend == "tantivy" else None
 
 
 class Loaders:

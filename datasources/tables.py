@@ -30,6 +30,11 @@ from datasources.posts.take_tables import (
     TakeTrendRow,
     TakeViewRow,
 )
+from datasources.search.tables import (  # noqa: F401
+    HashtagUseRow,
+    SearchHistoryRow,
+    SearchQueryDailyRow,
+)
 from datasources.sql import Base
 from datasources.stories.tables import StoryRow, StoryViewRow  # noqa: F401
 from datasources.users.tables import (

@@ -40,6 +40,8 @@ from schema.posts.takes import BehindTheTake, Take, TakeTemplate, TakeTrend
 from schema.posts.types import Comment, Location, Post
 from schema.posts.user_fields import UserPostsFields
 from schema.posts.user_takes import UserTakesFields
+from schema.search.hashtags import Hashtag, HashtagQuery, TrendingHashtag
+from schema.search.results import SearchMutation, SearchQuery
 from schema.stories.close_friends import CloseFriendsMutation, CloseFriendsQuery
 from schema.stories.mutations import StoriesMutation
 from schema.stories.queries import StoriesQuery
@@ -93,5 +95,11 @@ DOMAINS: dict[str, Domain] = {
         mutations=(NotificationsMutation,),
         subscriptions=(NotificationsSubscription,),
         owns=(NotificationGroup, PushDevice),
+    ),
+    "search": Domain(
+        "search",
+        queries=(SearchQuery, HashtagQuery),
+        mutations=(SearchMutation,),
+        owns=(Hashtag, TrendingHashtag),
     ),
 }

@@ -52,6 +52,7 @@ def create_app(
         schema = subgraph_schema(subgraph, extensions=extensions)
     runtime = build_runtime(settings, schema or supergraph(extensions=extensions))
     metrics = Metrics()
+    metrics.registry.register(runtime.stores.search_metrics.registry)  # search latency etc.
     realtime = Realtime(runtime)
 
     @asynccontextmanager

@@ -1,4 +1,5 @@
-"""`entativa`: serve, worker, migrate, schema print, demo."""
+"""`entativa`: serve, worker, migrate, schema print, demo, search stats and reindex."""
+
 from __future__ import annotations
 
 import argparse
@@ -62,6 +63,52 @@ def cmd_demo(_args: argparse.Namespace) -> None:
     asyncio.run(load_demo(settings))
 
 
+def cmd_search_stats(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from datasources.search.stats import daily_stats, render
+    from datasources.sql import Database
+
+    async def run() -> str:
+        db = Database(Settings().resolved_database_url)
+        try:
+            today = datetime.now(UTC).date()
+            found = await daily_stats(db, today, args.days, args.limit, args.platform)
+        finally:
+            await db.dispose()
+        return render(found, args.days)
+
+    print(asyncio.run(run()))
+
+
+def cmd_search_reindex(_args: argparse.Namespace) -> None:
+    from datasources.migrate import upgrade
+    from datasources.search.build import build_search_index
+    from datasources.search.reindex import reindex
+    from datasources.sql import Database
+    from server.runtime import search_config
+
+    settings = Settings()
+    config = search_config(settings)
+
+    def say(line: str) -> None:
+        print(f"[entativa search] {line}", flush=True)
+
+    async def run() -> None:
+        await upgrade(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url)
+        index = build_search_index(config)
+        where = config.path if config.backend == "tantivy" else config.elasticsearch_url
+        say(f"rebuilding the {config.backend} index at {where} (searches keep the old one)")
+        try:
+            await reindex(db, index, say)
+        finally:
+            await index.close()
+            await db.dispose()
+
+    asyncio.run(run())
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="entativa", description="Entativa Graph")
     commands = root.add_subparsers(dest="command", required=True)
@@ -87,6 +134,19 @@ def parser() -> argparse.ArgumentParser:
     printer.set_defaults(run=cmd_schema_print)
 
     commands.add_parser("demo", help="load the demo world").set_defaults(run=cmd_demo)
+
+    search = commands.add_parser("search", help="search tools")
+    search_commands = search.add_subparsers(dest="search_command", required=True)
+    stats = search_commands.add_parser(
+        "stats", help="most frequent and zero-result queries per day (no user ids)"
+    )
+    stats.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
+    stats.add_argument("--limit", type=int, default=10, help="queries per list (default 10)")
+    stats.add_argument("--platform", default=None, help="one platform (default: each)")
+    stats.set_defaults(run=cmd_search_stats)
+    search_commands.add_parser(
+        "reindex", help="rebuild the search index from the database, swapping it in when done"
+    ).set_defaults(run=cmd_search_reindex)
     return root
 
 

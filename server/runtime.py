@@ -7,6 +7,7 @@ import strawberry
 
 from datasources.events.pipeline import EventConfig
 from datasources.registry import Stores, build_consumers, build_stores
+from datasources.search.build import SearchConfig
 from resolvers.context import Viewer
 from resolvers.stories.sweeper import StorySweeper
 from resolvers.users.sessions import family_revoked
@@ -71,9 +72,20 @@ def build_runtime(settings: Settings, schema: strawberry.Schema) -> Runtime:
         events=event_config(settings),
         mongo_url=settings.mongo_url,
         mongo_database=settings.mongo_database,
+        search=search_config(settings),
     )
     auth = Auth(settings, stores.sessions)
     return Runtime(settings=settings, stores=stores, schema=schema, auth=auth)
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    return SearchConfig(
+        backend=settings.search_backend,
+        path=settings.data_dir / "search",
+        elasticsearch_url=settings.elasticsearch_url,
+        elasticsearch_index=settings.elasticsearch_index,
+        opensearch_compatible=settings.elasticsearch_opensearch_compatible,
+    )
 
 
 def event_config(settings: Settings) -> EventConfig:

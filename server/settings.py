@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     mongo_database: str = "entativa"
     story_sweep_seconds: float = 60.0  # purge expired stories, announce ended countdowns
     media_dir: Path | None = None  # empty: data_dir / "media"
+    # Search (datasources/search): the embedded Tantivy index under data_dir/search, or
+    # Elasticsearch / an OpenSearch-API server (set opensearch_compatible for those).
+    search_backend: Literal["tantivy", "elasticsearch"] = "tantivy"
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_index: str = "entativa-search"
+    elasticsearch_opensearch_compatible: bool = False
     public_url: str = ""  # base for absolute media URLs; empty: relative paths
 
     default_platform: PlatformName = "socialink"

@@ -17,7 +17,7 @@ import time
 from datasources.registry import build_consumers, build_stores
 from resolvers.stories.sweeper import StorySweeper
 from server.logs import configure_logging
-from server.runtime import event_config
+from server.runtime import event_config, search_config
 from server.settings import Settings
 
 STATUS_EVERY_SECONDS = 30.0
@@ -36,6 +36,7 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
         events=config,
         mongo_url=settings.mongo_url,
         mongo_database=settings.mongo_database,
+        search=search_config(settings),
     )
     pipeline = stores.events
     pipeline.relay.options.progress = say

@@ -7,14 +7,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
 from datasources.events.bus import EventBus, InProcessBus
 from datasources.events.kafka import KafkaBus, KafkaOptions
 from datasources.events.model import Event, NewEvent
-from datasources.events.tables import OutboxRow
+from datasources.events.tables import ConsumedEventRow, OutboxRow
 from datasources.sql import Database
+from subscriptions.relay import RealtimeRelay
 from tests.services import KAFKA_BOOTSTRAP, require
 
 BUS_KINDS = ["inprocess", "kafka"]
@@ -113,3 +115,34 @@ async def outbox(db: Database) -> list[tuple[Event, bool]]:
     async with db.session() as session:
         rows = (await session.execute(select(OutboxRow).order_by(OutboxRow.id))).scalars().all()
     return [(Event.from_json(row.payload), row.published_at is not None) for row in rows]
+
+
+async def consumers_settled(app: Any, seconds: float = 20.0) -> None:
+    """Wait until every relational consumer of the app (notifications, search…) applied
+    every event it wants that is in the outbox now, and finished what it does after
+    (the search index's refresh): counting tests then see only the request's work."""
+    db = app.state.runtime.stores.db
+    consumers = [
+        c for c in app.state.runtime.stores.events.consumers if not isinstance(c, RealtimeRelay)
+    ]
+    deadline = time.monotonic() + seconds
+    while True:
+        async with db.session() as session:
+            events = [Event.from_json(p) for p in await session.scalars(select(OutboxRow.payload))]
+            claimed = select(ConsumedEventRow.consumer, ConsumedEventRow.event_id)
+            done = {(name, event_id) for name, event_id in (await session.execute(claimed)).all()}
+        missing = [
+            (c.name, e.id)
+            for c in consumers
+            for e in events
+            if e.domain in c.domains and c.wants(e) and (c.name, e.id) not in done
+        ]
+        if not missing:
+            for consumer in consumers:
+                settle = getattr(consumer, "settled", None)
+                if settle is not None:
+                    await settle()
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(missing)} events not consumed within {seconds}s")
+        await asyncio.sleep(0.02)

@@ -3,18 +3,12 @@ for event times."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from datasources.events.model import Event
-from datasources.events.tables import ConsumedEventRow, OutboxRow
-from datasources.notifications.consumer import NotificationConsumer
-from subscriptions.relay import RealtimeRelay
 from tests.conftest import Account, GraphQLClient
+from tests.events_support import consumers_settled as settled
 from tests.stories_support import Clock
 
 NODE = """
@@ -36,34 +30,6 @@ query($first: Int, $after: String, $types: [NotificationType!]) {{
 """
 UNREAD = "query { unreadNotificationCount }"
 MARK_READ = "mutation($upTo: DateTime) { markNotificationsRead(upTo: $upTo) }"
-
-
-async def settled(app: Any, seconds: float = 20.0) -> None:
-    """Wait until every relational consumer of the app (notifications, and the others
-    that share its database: their statements would count in a test's) applied every
-    event it wants that is in the outbox now."""
-    db = app.state.runtime.stores.db
-    consumers = [
-        c for c in app.state.runtime.stores.events.consumers if not isinstance(c, RealtimeRelay)
-    ]
-    assert any(isinstance(c, NotificationConsumer) for c in consumers)
-    deadline = time.monotonic() + seconds
-    while True:
-        async with db.session() as session:
-            events = [Event.from_json(p) for p in await session.scalars(select(OutboxRow.payload))]
-            claimed = select(ConsumedEventRow.consumer, ConsumedEventRow.event_id)
-            done = {(name, event_id) for name, event_id in (await session.execute(claimed)).all()}
-        missing = [
-            (c.name, e.id)
-            for c in consumers
-            for e in events
-            if e.domain in c.domains and c.wants(e) and (c.name, e.id) not in done
-        ]
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(missing)} events not consumed within {seconds}s")
-        await asyncio.sleep(0.02)
 
 
 async def inbox(

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from tests.conftest import Account, GraphQLClient, create_users, insert_media
+from tests.events_support import consumers_settled
 
 OWN_FOLLOWERS = """
 { viewer { followers(first: 50) { edges { node {
@@ -123,6 +124,7 @@ async def test_prefetched_nodes_resolve_without_a_task_each(app: Any, gql: Graph
     } } }
     fragment Fan on User { username avatar { url } viewerRelationship { following } }
     """
+    await consumers_settled(app)  # the events of the setup: their consumers' tasks would count
     for query in (OWN_FOLLOWERS, fragments):
         tasks = [await tasks_created(gql, query, owner.token) for owner in (small, large)]
         assert tasks[0] == tasks[1], tasks

@@ -149,10 +149,18 @@ class NotificationConsumer(EventConsumer):
         }
     )
 
-    def __init__(self, db: Database, broker: Broker | None = None) -> None:
+    def __init__(self, db: Database, broker: Broker | None = None, owns_db: bool = False) -> None:
+        """`owns_db`: `db` is the consumer's own engine (as the relay has), so its writes
+        never compete with requests for pooled connections nor count in a request's
+        statements; `close` disposes it."""
         super().__init__(db)
         self.store = NotificationStore(db)
         self.broker = broker
+        self.owns_db = owns_db
+
+    async def close(self) -> None:
+        if self.owns_db:
+            await self.db.dispose()
 
     async def handle(self, event: Event) -> None:
         """Apply once (EventConsumer.handle), then publish what changed after commit."""

@@ -1,0 +1,1 @@
+"""Search: one query across users, posts, takes, hashtags and places; hashtags and trends."""

@@ -1,0 +1,1 @@
+"""GraphQL types of search: results, suggestions, history, hashtags and trending tags."""
