@@ -97,6 +97,7 @@ from schema.supergraph import (
     replace_node,
     supergraph,
 )
+from server.cost import cost_link, sdl_directives
 
 FEDERATION_VERSION = "v2.3"  # the lowest with @interfaceObject and @key on interfaces
 FEDERATION_URL = f"https://specs.apollo.dev/federation/{FEDERATION_VERSION}"
@@ -643,6 +644,22 @@ def _federation_directives(
     return []
 
 
+def _with_costs(
+    schema: GraphQLSchema, definition: ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode
+) -> tuple[Any, ...]:
+    """The fields with the `@cost` / `@listSize` the server enforces (server/cost.py)."""
+    gtype = schema.get_type(definition.name.value)
+    assert gtype is not None
+    fields = []
+    for field_node in definition.fields or ():
+        added = sdl_directives(gtype, field_node.name.value)
+        if added:
+            directives = (*(field_node.directives or ()), *added)
+            field_node = replace_node(field_node, directives=directives)
+        fields.append(field_node)
+    return tuple(fields)
+
+
 # ─────────────────────────── the graph ───────────────────────────
 
 
@@ -720,16 +737,21 @@ class Federation:
 
     def _print(self, name: str) -> str:
         plan = self.plan(name)
-        definitions: list[DefinitionNode | SchemaExtensionNode] = [_link(set())]
+        schema = self.graphql_schema(name)
+        definitions: list[DefinitionNode | SchemaExtensionNode] = [_link(set()), cost_link()]
         used: set[str] = set()
-        for definition in api_definitions(self.graphql_schema(name)):
+        for definition in api_definitions(schema):
             if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
                 added = _federation_directives(
                     definition.name.value, plan, self.ownership, self.shareable
                 )
                 used.update(d.name.value for d in added)
                 directives = (*(definition.directives or ()), *added)
-                definition = replace_node(definition, directives=directives)
+                definition = replace_node(
+                    definition,
+                    directives=directives,
+                    fields=_with_costs(schema, definition),
+                )
             definitions.append(definition)
         definitions[0] = _link(used or {"key"})
         return print_definitions(definitions)

@@ -1,4 +1,5 @@
-"""`entativa`: serve, worker, migrate, schema print, demo, search stats and reindex."""
+"""`entativa`: serve, worker, migrate, schema print, demo, search stats and reindex,
+documents register."""
 
 from __future__ import annotations
 
@@ -109,6 +110,20 @@ def cmd_search_reindex(_args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_documents_register(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from schema.supergraph import supergraph
+    from server.persisted import TRUSTED_FILE, register_directory
+
+    path = Settings().data_dir / TRUSTED_FILE
+    try:
+        added = register_directory(path, Path(args.directory), supergraph()._schema)
+    except (ValueError, OSError) as error:
+        sys.exit(f"entativa: {error}")
+    print(f"[entativa] registered {len(added)} documents in {path}")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="entativa", description="Entativa Graph")
     commands = root.add_subparsers(dest="command", required=True)
@@ -147,6 +162,14 @@ def parser() -> argparse.ArgumentParser:
     search_commands.add_parser(
         "reindex", help="rebuild the search index from the database, swapping it in when done"
     ).set_defaults(run=cmd_search_reindex)
+
+    documents = commands.add_parser("documents", help="trusted documents (persisted queries)")
+    documents_commands = documents.add_subparsers(dest="documents_command", required=True)
+    register = documents_commands.add_parser(
+        "register", help="register every .graphql file of a directory (hash → document)"
+    )
+    register.add_argument("directory")
+    register.set_defaults(run=cmd_documents_register)
     return root
 
 

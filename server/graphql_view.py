@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
@@ -17,6 +19,7 @@ from resolvers.context import Context, Viewer
 from server import graphiql
 from server.masking import Origin, client_errors
 from server.observability import SCOPE_REQUEST_ID, exchange_of
+from server.persisted import PersistedQueries
 from server.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ class PlatformGraphQL(GraphQL[Context, None]):
         self.runtime = runtime
         self.platform = platform
         self.realtime = realtime  # websockets and HTTP subscriptions (subscriptions/)
+        self.persisted = PersistedQueries(runtime.settings, runtime.stores.cache)
 
     async def viewer_from_header(self, header: str | None) -> Viewer | None:
         if not header:
@@ -107,7 +111,14 @@ class PlatformGraphQL(GraphQL[Context, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Also notes the operation's name for the request's metrics and log line."""
+        """Resolves persisted queries (server/persisted.py) first; also notes the
+        operation's name for the request's metrics and log line."""
+        try:
+            query = await self.persisted.resolve(request_data.query, request_data.extensions)
+        except GraphQLError as refused:
+            return ExecutionResult(data=None, errors=[refused])
+        if query is not request_data.query:
+            request_data = dataclasses.replace(request_data, query=query)
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )

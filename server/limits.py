@@ -10,7 +10,9 @@ Limits (each `QUERY_TOO_COMPLEX`, with `extensions.limit`, before execution):
 - depth: the deepest field path, fragments followed, introspection fields adding no depth
   (GraphiQL's introspection query is deep but cheap and must keep working);
 - aliases: aliased fields, fragments followed (aliases are how one request multiplies
-  the same expensive field).
+  the same expensive field);
+- cost: the estimated work with the request's variables (server/cost.py), over
+  `max_query_cost` refused with `extensions.cost` and `extensions.budget`.
 
 A large share of Python GraphQL time is parse + validate, and clients send the same few
 query texts again and again: both are cached per query text (bounded LRU, so unique
@@ -41,6 +43,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from resolvers.errors import BadUserInput, QueryTooComplex
+from server.cost import check_cost
 from server.masking import MaskInternalErrors
 from server.observability import RecordOperation
 from server.settings import Settings
@@ -185,9 +188,12 @@ class DocumentCache:
 class Prepare(SchemaExtension):
     """Adds our rules, parses with the token limit, and serves parse/validation from the cache."""
 
-    def __init__(self, cache: DocumentCache, rules: Sequence[type[ASTValidationRule]]) -> None:
+    def __init__(
+        self, cache: DocumentCache, rules: Sequence[type[ASTValidationRule]], budget: int = 0
+    ) -> None:
         self.cache = cache
         self.rules = tuple(rules)
+        self.budget = budget  # max_query_cost; 0: no cost analysis
         self.cached_document = False
 
     def on_operation(self) -> Iterator[None]:
@@ -215,6 +221,17 @@ class Prepare(SchemaExtension):
             )
             # A copy: the cached list is shared by every request with this text.
             context.pre_execution_errors = list(errors)
+            if not errors and context.graphql_document is not None:
+                # Per request, not cached: `first: $n` costs what the variables say.
+                too_costly = check_cost(
+                    context.schema._schema,
+                    context.graphql_document,
+                    context.operation_name,
+                    context.variables,
+                    self.budget,
+                )
+                if too_costly is not None:
+                    context.pre_execution_errors = [too_costly]
         yield
 
 
@@ -224,6 +241,6 @@ def extensions(settings: Settings) -> list[Extension]:
     rules = validation_rules(settings)
 
     def prepare() -> SchemaExtension:
-        return Prepare(cache, rules)
+        return Prepare(cache, rules, settings.max_query_cost)
 
     return [prepare, MaskInternalErrors, RecordOperation]

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 import strawberry
 
 from datasources.events.pipeline import EventConfig
+from datasources.notifications.delivery import ApnsConfig, FcmConfig, ServiceAccount, SmtpConfig
+from datasources.notifications.dispatch import DispatchConfig, NotificationDispatcher, Wording
 from datasources.registry import Stores, build_consumers, build_stores
 from datasources.search.build import SearchConfig
 from resolvers.context import Viewer
+from resolvers.ids import encode_id
+from resolvers.notifications.inbox import summary
 from resolvers.stories.sweeper import StorySweeper
 from resolvers.users.sessions import family_revoked
 from server.auth import Auth
@@ -22,6 +26,7 @@ class Runtime:
     schema: strawberry.Schema
     auth: Auth
     sweeper: StorySweeper | None = None
+    dispatcher: NotificationDispatcher | None = None
     _closed: bool = False
 
     async def authenticate(self, token: str, platform: str) -> Viewer | None:
@@ -43,13 +48,17 @@ class Runtime:
         Embedded default (no Kafka): the outbox relay and the consumers run here, on
         the in-process bus, and so does the stories sweeper. With Kafka, `entativa worker`
         runs them instead; the bus is still started so the process can subscribe (e.g.
-        realtime fan-out).
+        realtime fan-out). The notification dispatcher too, when push or email is
+        configured (datasources/notifications/dispatch.py).
         """
         await self.stores.prepare()
         if self.settings.embedded_events:
             await self.stores.events.start(relay=True, consumers=build_consumers(self.stores))
             self.sweeper = StorySweeper(self.stores, self.settings.story_sweep_seconds)
             self.sweeper.start()
+            self.dispatcher = build_dispatcher(self.settings, self.stores)
+            if self.dispatcher is not None:
+                self.dispatcher.start()
         else:
             await self.stores.events.start(relay=False)
 
@@ -60,6 +69,8 @@ class Runtime:
         self._closed = True
         if self.sweeper is not None:
             await self.sweeper.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         await self.stores.close()
 
 
@@ -98,3 +109,41 @@ def event_config(settings: Settings) -> EventConfig:
         relay_poll_seconds=settings.relay_poll_seconds,
         outbox_retention_hours=settings.outbox_retention_hours,
     )
+
+
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    """Push and email from settings: a provider without its credentials is off."""
+    fcm = apns = smtp = None
+    if settings.fcm_credentials_file is not None:
+        account = ServiceAccount.from_file(settings.fcm_credentials_file)
+        fcm = FcmConfig(account, settings.fcm_project_id, settings.fcm_base_url)
+    if settings.apns_key_file is not None and settings.apns_team_id and settings.apns_key_id:
+        apns = ApnsConfig.from_key_file(
+            settings.apns_key_file,
+            team_id=settings.apns_team_id,
+            key_id=settings.apns_key_id,
+            topic=settings.apns_topic,
+            base_url=settings.apns_base_url,
+        )
+    if settings.smtp_host and settings.smtp_from:
+        smtp = SmtpConfig(
+            host=settings.smtp_host,
+            sender=settings.smtp_from,
+            port=settings.smtp_port,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+        )
+    return DispatchConfig(
+        fcm=fcm, apns=apns, smtp=smtp, every_seconds=settings.notification_dispatch_seconds
+    )
+
+
+def build_dispatcher(settings: Settings, stores: Stores) -> NotificationDispatcher | None:
+    """The notification dispatcher, or None when neither push nor email is configured
+    (the deliveries then wait in their table until one is)."""
+    config = dispatch_config(settings)
+    if not config.enabled:
+        return None
+    wording = Wording(summary=summary, node_id=lambda pk: encode_id("NotificationGroup", pk))
+    return NotificationDispatcher(stores.db, stores.cache, config, wording, clock=stores.clock)

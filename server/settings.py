@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_query_tokens: int = 2000
     max_page_size: int = 100
+    # Cost analysis (server/cost.py): a request estimated above this is refused; 0: off.
+    max_query_cost: int = 20_000
+    # Persisted queries (server/persisted.py): Apollo APQ, documents kept in the cache;
+    # trusted_documents accepts only those `entativa documents register` put in
+    # data_dir/trusted_documents.json.
+    persisted_queries: bool = True
+    persisted_query_ttl_seconds: int = 7 * 24 * 3600
+    trusted_documents: bool = False
 
     # Realtime (subscriptions/): websockets and HTTP subscriptions. Connections per
     # user are counted per process; a full outgoing queue closes the socket (1013).
@@ -85,6 +93,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_username: str = ""
     smtp_password: str = ""
+    notification_dispatch_seconds: float = 10.0  # how often due push/email are sent
 
     graphiql: bool = True
     introspection: bool = True

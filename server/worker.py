@@ -17,7 +17,7 @@ import time
 from datasources.registry import build_consumers, build_stores
 from resolvers.stories.sweeper import StorySweeper
 from server.logs import configure_logging
-from server.runtime import event_config, search_config
+from server.runtime import build_dispatcher, event_config, search_config
 from server.settings import Settings
 
 STATUS_EVERY_SECONDS = 30.0
@@ -33,6 +33,7 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
     config = event_config(settings)
     stores = build_stores(
         settings.resolved_database_url,
+        redis_url=settings.redis_url,  # presence: who is online, for the email rule
         events=config,
         mongo_url=settings.mongo_url,
         mongo_database=settings.mongo_database,
@@ -52,15 +53,21 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     sweeper = StorySweeper(stores, settings.story_sweep_seconds)
+    dispatcher = build_dispatcher(settings, stores) if consumers else None
     try:
         await stores.prepare()
         await pipeline.start(relay=relay, consumers=chosen)
         sweeper.start()
+        if dispatcher is not None:
+            dispatcher.start()
+        say(f"push/email dispatch {'on' if dispatcher else 'off (no credentials)'}")
         say("running (Ctrl-C to stop)")
         await _report_until(stop, pipeline.relay.stats)
     finally:
         say("stopping")
         await sweeper.stop()
+        if dispatcher is not None:
+            await dispatcher.stop()
         await stores.close()
         say(f"stopped after relaying {pipeline.relay.stats.published} events")
 

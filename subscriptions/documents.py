@@ -42,6 +42,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 
 from resolvers.errors import BadUserInput
+from server.cost import check_cost
 from server.limits import DocumentCache, validation_rules
 from server.settings import Settings
 
@@ -91,6 +92,7 @@ class Preparer:
         self.schema = schema
         self.cache = DocumentCache(settings.max_query_tokens)
         self.rules = (*specified_rules, *validation_rules(settings))
+        self.budget = settings.max_query_cost
         self._shared: dict[tuple[str, str | None], bool] = {}
 
     def prepare(self, payload: Any) -> Prepared:
@@ -110,6 +112,9 @@ class Preparer:
         kind = operation.operation.value
         if kind != "subscription":
             return Prepared(query, document, operation, name, variables, kind)
+        # Queries and mutations get the cost check where the schema executes them.
+        if too_costly := check_cost(self.schema, document, name, variables, self.budget):
+            raise ErrorList([too_costly])
         coerced = get_variable_values(
             self.schema, operation.variable_definitions or (), variables, max_errors=20
         )

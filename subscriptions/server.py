@@ -23,6 +23,7 @@ from datasources.registry import Loaders
 from resolvers.context import Context, Viewer
 from resolvers.errors import BadUserInput
 from server.observability import SCOPE_REQUEST_ID
+from server.persisted import PersistedQueries
 from server.runtime import Runtime
 from subscriptions import http, topics
 from subscriptions.broker import Listening
@@ -48,6 +49,7 @@ class Realtime:
         self.broker = runtime.stores.broker
         self.hub = Hub(self.broker, runtime.schema._schema, self.context)
         self.preparer = Preparer(runtime.schema._schema, runtime.settings)
+        self.persisted = PersistedQueries(runtime.settings, runtime.stores.cache)
         online = 3 * self.tick_seconds  # a mark outlives two missed heartbeats
         self.presence = Presence(runtime.stores.cache, self.broker, online_seconds=online)
         self.connections: set[Any] = set()
@@ -116,6 +118,7 @@ class Realtime:
         payload, messages = await http.read_request(scope, receive)
         replay = http.replaying(messages, receive)
         try:
+            payload = await self.persisted.resolve_payload(payload)
             kind = self.preparer.prepare(payload).kind
         except Exception:  # invalid: the normal view answers with its errors
             return False, replay
@@ -171,6 +174,7 @@ class Realtime:
     async def open(self, peer: Any, op_id: str, payload: Any) -> Sub | None:
         """Start an operation: a subscription joins the hub (returned); a query or
         mutation is executed and answered now (None)."""
+        payload = await self.persisted.resolve_payload(payload)  # APQ, trusted documents
         prepared = self.preparer.prepare(payload)
         context = self.context(peer.platform, peer.viewer, peer.request_id)
         if prepared.kind != "subscription":

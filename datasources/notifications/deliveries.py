@@ -25,11 +25,13 @@ requests (datasources/notifications/delivery/: FCM, APNs, SMTP) in
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasources.notifications.quiet import held_until, next_digest
@@ -58,10 +60,48 @@ async def plan(
 ) -> list[str]:
     """Owe `group_id`'s recipient its push and email (those in `channels`) for an
     activity at `activity.at`; the channels a row was made for (held or not)."""
+    channels = list(channels)
+    if not [channel for channel in OUTSIDE_CHANNELS if channel in set(channels)]:
+        return []
+    settings = await session.get(NotificationSettingsRow, activity.recipient_id)
+    made = []
+    for values in _owed(activity, group_id, channels, settings):
+        if await insert_ignore(session, NotificationDeliveryRow, values):
+            made.append(str(values["channel"]))
+    return made
+
+
+async def plan_many(
+    session: AsyncSession, owed: Sequence[tuple[Activity, int, Iterable[str]]]
+) -> None:
+    """`plan` for many (activity, group, channels) at once: one read of the
+    recipients' settings, one INSERT … ON CONFLICT DO NOTHING for all the rows."""
+    recipients = sorted({activity.recipient_id for activity, _, _ in owed})
+    if not recipients:
+        return
+    stmt = select(NotificationSettingsRow).where(NotificationSettingsRow.user_id.in_(recipients))
+    settings = {row.user_id: row for row in (await session.scalars(stmt)).all()}
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for activity, group_id, channels in owed:
+        for values in _owed(activity, group_id, channels, settings.get(activity.recipient_id)):
+            # The first row of a group and channel is the one `plan` would keep.
+            rows.setdefault((group_id, str(values["channel"])), values)
+    if rows:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        table = NotificationDeliveryRow.__table__
+        await session.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows.values()))
+
+
+def _owed(
+    activity: Activity,
+    group_id: int,
+    channels: Iterable[str],
+    settings: NotificationSettingsRow | None,
+) -> list[dict[str, Any]]:
+    """The delivery rows an activity owes on its outside channels (due or held)."""
     outside = [channel for channel in OUTSIDE_CHANNELS if channel in set(channels)]
     if not outside:
         return []
-    settings = await session.get(NotificationSettingsRow, activity.recipient_id)
     quiet = None
     paused = None
     if settings is not None:
@@ -71,24 +111,24 @@ async def plan(
                 settings.quiet_start, settings.quiet_end, settings.quiet_timezone
             )
     until = held_until(quiet, paused, activity.at)
-    made = []
+    rows = []
     for channel in outside:
         due = until
         if channel == "EMAIL" and settings is not None and settings.email_digest:
             digest = next_digest(settings.quiet_timezone, activity.at)
             due = max(digest, until) if until else digest
-        values = {
-            "platform": activity.platform,
-            "user_id": activity.recipient_id,
-            "group_id": group_id,
-            "channel": channel,
-            "not_before": due or activity.at,
-            "held": due is not None,
-            "created_at": activity.at,
-        }
-        if await insert_ignore(session, NotificationDeliveryRow, values):
-            made.append(channel)
-    return made
+        rows.append(
+            {
+                "platform": activity.platform,
+                "user_id": activity.recipient_id,
+                "group_id": group_id,
+                "channel": channel,
+                "not_before": due or activity.at,
+                "held": due is not None,
+                "created_at": activity.at,
+            }
+        )
+    return rows
 
 
 async def take_due(db: Database, now: datetime, limit: int = 1000) -> list[Delivery]:

@@ -16,9 +16,24 @@ defaults shown to users) are in resolvers/notifications.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasources.notifications import channels as channel_codec
@@ -41,7 +56,7 @@ from datasources.notifications.tables import (
     PushDeviceRow,
 )
 from datasources.posts.sqlutil import at_literal, insert_ignore, older_than, windowed
-from datasources.sql import Database
+from datasources.sql import Database, UTCDateTime
 from datasources.users.tables import BlockRow, UserRow
 
 G = NotificationGroupRow
@@ -130,6 +145,139 @@ class NotificationStore:
             .values(acted_at=at)
         )
         return Change(activity.platform, activity.recipient_id)
+
+    # ── the batched path (consumer.py `handle_batch`) ──────────────────
+
+    @staticmethod
+    async def blocked_pairs(session: AsyncSession, user_ids: Iterable[int]) -> set[tuple[int, int]]:
+        """(blocker, blocked) among `user_ids`, one statement (`blocked_between` for many)."""
+        users = sorted(set(user_ids))
+        stmt = select(BlockRow.blocker_id, BlockRow.blocked_id).where(
+            BlockRow.blocker_id.in_(users), BlockRow.blocked_id.in_(users)
+        )
+        return {(a, b) for a, b in (await session.execute(stmt)).all()}
+
+    @staticmethod
+    async def chosen_channels_many(
+        session: AsyncSession, user_ids: Iterable[int], types: Iterable[str]
+    ) -> dict[tuple[int, str], frozenset[str]]:
+        """`chosen_channels` of many users and types: only the (user, type) chosen."""
+        P = NotificationTypePreferenceRow
+        stmt = select(P.user_id, P.type, P.channels).where(
+            P.user_id.in_(sorted(set(user_ids))), P.type.in_(sorted(set(types)))
+        )
+        return {
+            (user, type_): channel_codec.decode(channels)
+            for user, type_, channels in (await session.execute(stmt)).all()
+        }
+
+    @staticmethod
+    async def add_many(
+        session: AsyncSession, activities: Sequence[Activity], window: timedelta
+    ) -> list[Change]:
+        """`add` for many activities of grouped types (not `single`), as if added one
+        by one in order, with a few statements for them all: one read of the open
+        groups of their keys and one of those groups' actors, then one INSERT of
+        the new groups, one of the new actors and one (multi-row) UPDATE each of
+        the grown groups and of the actors seen again. The changes, one per
+        activity, in order; the caller has locked the users (`share_users`)."""
+        if not activities:
+            return []
+        assert not any(a.single for a in activities)
+        earliest = min(a.at for a in activities)
+        latest = max(a.at for a in activities)
+        stmt = select(G.id, G.recipient_id, G.group_key, G.window_start).where(
+            G.recipient_id.in_(sorted({a.recipient_id for a in activities})),
+            G.group_key.in_(sorted({a.group_key for a in activities})),
+            G.window_start > at_literal(earliest - window),
+            G.window_start <= at_literal(latest),
+        )
+        keys = {(a.recipient_id, a.group_key) for a in activities}
+        groups: dict[tuple[int, str], list[_Pending]] = {}
+        stored: dict[int, _Pending] = {}
+        for group_id, recipient, key, start in (await session.execute(stmt)).all():
+            if (recipient, key) in keys:
+                pending = _Pending(start, group_id)
+                groups.setdefault((recipient, key), []).append(pending)
+                stored[group_id] = pending
+        targets: list[_Pending] = []
+        for activity in activities:  # which group each joins: by time alone
+            at = activity.at
+            candidates = [
+                g
+                for g in groups.get((activity.recipient_id, activity.group_key), ())
+                if at - window < g.window_start <= at
+            ]
+            if candidates:
+                group = max(candidates, key=lambda g: g.window_start)
+            else:
+                group = _Pending(at, None, first=activity)
+                groups.setdefault((activity.recipient_id, activity.group_key), []).append(group)
+            targets.append(group)
+        pairs = sorted(
+            {(g.id, a.actor_id) for a, g in zip(activities, targets, strict=True) if g.id}
+        )
+        for offset in range(0, len(pairs), 1000):  # which of them already are its actors
+            known = select(A.group_id, A.actor_id, A.acted_at).where(
+                tuple_(A.group_id, A.actor_id).in_(pairs[offset : offset + 1000])
+            )
+            for group_id, actor, acted in (await session.execute(known)).all():
+                stored[group_id].known[actor] = acted
+        placed = [
+            (activity, group, group.join(activity.actor_id, activity.at))
+            for activity, group in zip(activities, targets, strict=True)
+        ]
+        new = [g for gs in groups.values() for g in gs if g.id is None]
+        if new:
+            rows = [g.row() for g in new]
+            table = cast(Table, G.__table__)
+            inserted = await session.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+            )
+            for group, group_id in zip(new, inserted.scalars().all(), strict=True):
+                group.id = group_id
+        everything = [g for gs in groups.values() for g in gs]
+        added = [
+            {"group_id": g.id, "actor_id": actor, "acted_at": at}
+            for g in everything
+            for actor, at in g.added.items()
+        ]
+        if added:
+            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+            await session.execute(dialect.insert(A.__table__).on_conflict_do_nothing(), added)
+        grown = [g for g in everything if g.id in stored and g.added]
+        if grown:
+            table = cast(Table, G.__table__)
+            bound = bindparam("at", type_=UTCDateTime())
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("gid"))
+                .values(
+                    actor_count=table.c.actor_count + bindparam("n"),
+                    latest_at=case((table.c.latest_at < bound, bound), else_=table.c.latest_at),
+                    is_read=False,
+                    read_at=None,
+                ),
+                [{"gid": g.id, "n": len(g.added), "at": g.latest} for g in grown],
+            )
+        fresher = [(g.id, actor, at) for g in everything for actor, at in g.fresher.items()]
+        if fresher:
+            table = cast(Table, A.__table__)
+            bound = bindparam("at", type_=UTCDateTime())
+            await session.execute(
+                update(table)
+                .where(
+                    table.c.group_id == bindparam("gid"),
+                    table.c.actor_id == bindparam("aid"),
+                    table.c.acted_at < bound,
+                )
+                .values(acted_at=bound),
+                [{"gid": gid, "aid": actor, "at": at_} for gid, actor, at_ in fresher],
+            )
+        return [
+            Change(a.platform, a.recipient_id, group.id if new_actor else None)
+            for a, group, new_actor in placed
+        ]
 
     async def withdraw(
         self,
@@ -362,6 +510,51 @@ async def share_users(session: AsyncSession, user_ids: Iterable[int]) -> None:
         .with_for_update(read=True, key_share=True)
     )
     await session.execute(stmt)
+
+
+@dataclass
+class _Pending:
+    """A group as `add_many` changes it: stored (`id`) or about to be (`first`)."""
+
+    window_start: datetime
+    id: int | None
+    first: Activity | None = None
+    known: dict[int, datetime] = field(default_factory=dict)  # stored actors
+    added: dict[int, datetime] = field(default_factory=dict)  # new actors → latest time
+    fresher: dict[int, datetime] = field(default_factory=dict)  # stored actors seen again
+    latest: datetime | None = None  # the latest time a new actor joined
+
+    def join(self, actor: int, at: datetime) -> bool:
+        """Whether `actor` is new to the group (else only fresher, as `add`)."""
+        if actor in self.added:
+            self.added[actor] = max(self.added[actor], at)
+            return False
+        if actor in self.known:
+            if self.fresher.get(actor, self.known[actor]) < at:
+                self.fresher[actor] = at
+            return False
+        self.added[actor] = at
+        self.latest = at if self.latest is None else max(self.latest, at)
+        return True
+
+    def row(self) -> dict[str, Any]:
+        first = self.first
+        assert first is not None
+        return {
+            "platform": first.platform,
+            "recipient_id": first.recipient_id,
+            "type": first.type,
+            "subject_type": first.subject_type,
+            "subject_id": first.subject_id,
+            "group_key": first.group_key,
+            "root_type": first.root_type,
+            "root_id": first.root_id,
+            "parent_id": first.parent_id,
+            "window_start": self.window_start,
+            "latest_at": self.latest,
+            "actor_count": len(self.added),
+            "is_read": False,
+        }
 
 
 async def _open_group(session: AsyncSession, activity: Activity, window: timedelta) -> int | None:

@@ -101,6 +101,12 @@ class SearchIndexer(EventConsumer):
         self._newest: datetime | None = None  # newest event written since the last flush
 
     async def subscribe(self, bus: EventBus) -> None:
+        claim = getattr(self.index, "claim_writer", None)
+        if claim is not None and not await claim():
+            # An embedded index has one writer: processes sharing its directory (e.g.
+            # subgraphs on one machine) leave the indexing to the one that got it.
+            log.warning("search index: another process writes this index; this one only searches")
+            return
         await self.recover()
         await super().subscribe(bus)
 

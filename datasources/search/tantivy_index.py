@@ -245,6 +245,22 @@ class TantivySearchIndex:
 
         await asyncio.to_thread(self._locked, write)
 
+    async def claim_writer(self) -> bool:
+        """Open the live index's writer now. False when another process holds it (Tantivy's
+        lock file): that process indexes, and this one only searches (its reader follows
+        the other's commits)."""
+
+        def claim() -> bool:
+            try:
+                self._live.writer  # noqa: B018 (the property opens the writer)
+            except ValueError as error:
+                if "LockBusy" in str(error):
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(self._locked, claim)
+
     async def refresh(self) -> None:
         def refresh() -> None:
             self._follow_pointer()

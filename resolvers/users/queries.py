@@ -21,10 +21,15 @@ from resolvers.users import policy
 
 
 async def user_by_global_id(context: Context, global_id: str) -> UserRecord | None:
+    """node(id) and entity references: None alike for an unknown id and for a block
+    either way (as `user(username:)` answers NOT_FOUND for both)."""
     parts = split_id(global_id)
     if parts is None or parts[0] != "User" or not parts[1].isdigit():
         return None
-    return await context.loaders.users.by_id.load(int(parts[1]))
+    record = await context.loaders.users.by_id.load(int(parts[1]))
+    if record is None or not policy.can_see_profile(await policy.facts(context, record)):
+        return None
+    return record
 
 
 async def viewer(context: Context) -> UserRecord | None:
