@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from schema.supergraph import supergraph
-from server import limits
+from server import hygiene, limits
 from server.graphiql import graphiql_routes
 from server.graphql_view import PlatformGraphQL
 from server.logs import configure_logging
@@ -72,7 +72,11 @@ def create_app(
     ]
     if settings.graphiql:
         routes += graphiql_routes()
-    middleware = [Middleware(ObserveRequests, metrics=metrics)]
+    middleware = [
+        *hygiene.middleware(settings),  # security headers, CORS
+        Middleware(ObserveRequests, metrics=metrics),
+        hygiene.body_limit(settings),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     app.state.metrics = metrics

@@ -14,6 +14,9 @@ Limits (each `QUERY_TOO_COMPLEX`, with `extensions.limit`, before execution):
 - cost: the estimated work with the request's variables (server/cost.py), over
   `max_query_cost` refused with `extensions.cost` and `extensions.budget`.
 
+Rate limits per operation class (server/ratelimit.py) run last, just before execution,
+so a refused or invalid request takes no token.
+
 A large share of Python GraphQL time is parse + validate, and clients send the same few
 query texts again and again: both are cached per query text (bounded LRU, so unique
 texts from an attacker cannot grow memory).
@@ -46,6 +49,7 @@ from resolvers.errors import BadUserInput, QueryTooComplex
 from server.cost import check_cost
 from server.masking import MaskInternalErrors
 from server.observability import RecordOperation
+from server.ratelimit import RateLimitOperations
 from server.settings import Settings
 
 CACHE_SIZE = 1024  # distinct query texts kept parsed and validated
@@ -243,4 +247,4 @@ def extensions(settings: Settings) -> list[Extension]:
     def prepare() -> SchemaExtension:
         return Prepare(cache, rules, settings.max_query_cost)
 
-    return [prepare, MaskInternalErrors, RecordOperation]
+    return [prepare, RateLimitOperations, MaskInternalErrors, RecordOperation]

@@ -10,9 +10,32 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PlatformName = Literal["socialink", "vignette"]
+OperationClass = Literal["sign_in", "sign_up", "writes", "search", "key_claims"]
+
+
+class RateLimit(BaseModel):
+    """A token bucket (server/ratelimit.py): up to `burst` at once, `per_minute` sustained."""
+
+    per_minute: float
+    burst: int
+
+
+class RateLimits(BaseModel):
+    """Per operation class; a user's bucket, or a signed-out caller's address's. A
+    signed-in caller's address gets `signed_in_address_factor` times the user's limit.
+    From the environment as JSON, e.g. ENTATIVA_RATE_LIMITS='{"writes": {...}}'."""
+
+    enabled: bool = True
+    signed_in_address_factor: float = 5.0
+    sign_in: RateLimit = RateLimit(per_minute=30, burst=30)
+    sign_up: RateLimit = RateLimit(per_minute=30, burst=60)
+    writes: RateLimit = RateLimit(per_minute=600, burst=300)
+    search: RateLimit = RateLimit(per_minute=300, burst=120)
+    key_claims: RateLimit = RateLimit(per_minute=60, burst=60)
 
 
 class Settings(BaseSettings):
@@ -49,6 +72,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
     sign_in_failures_per_minute: int = 5
+    rate_limits: RateLimits = RateLimits()  # per operation class (server/ratelimit.py)
     # Addresses of proxies (the router, a load balancer) whose X-Forwarded-For is
     # believed; from anyone else the header is ignored (it is trivial to forge).
     trusted_proxies: list[str] = []
@@ -95,10 +119,22 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     notification_dispatch_seconds: float = 10.0  # how often due push/email are sent
 
+    # production: GraphiQL and introspection off whatever else says (validated at
+    # construction: model_copy(update=...) skips it), HSTS on (server/hygiene.py).
+    environment: Literal["development", "production"] = "development"
     graphiql: bool = True
     introspection: bool = True
+    cors_origins: list[str] = []  # origins browsers may call the API from; empty: none
+    max_request_bytes: int = 1024 * 1024  # a request body that is not a multipart upload
     log_level: str = "INFO"
     sql_echo: bool = False
+
+    @model_validator(mode="after")
+    def _production_switches(self) -> Settings:
+        if self.environment == "production":
+            self.graphiql = False
+            self.introspection = False
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,7 +8,10 @@ missing (no npm on the machine), the page loads the same versions from unpkg ins
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -92,7 +95,25 @@ def page(platform: str, endpoint: str) -> HTMLResponse:
         graphiql_js=urls["graphiql.js"],
         config=config_json,
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={"Content-Security-Policy": content_policy(html)})
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def content_policy(html: str) -> str:
+    """What the page may load: its assets (here, or the CDN fallback's), its own inline
+    script by hash, requests to this server; not framed (server/hygiene.py)."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(html)
+    )
+    assets = "'self'" if local_assets_present() else f"'self' {CDN}"
+    return (
+        f"default-src 'none'; script-src {assets} {hashes}; "
+        f"style-src {assets} 'unsafe-inline'; img-src 'self' data:; font-src {assets} data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
 
 
 async def asset(request: Request) -> Response:
