@@ -1,8 +1,10 @@
 """Keyset pagination: cursors are opaque encodings of the sort key, never offsets."""
+
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -10,6 +12,7 @@ from typing import Generic, TypeVar
 from resolvers.errors import BadUserInput
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,24 @@ class Page(Generic[T]):
     has_next: bool
     has_previous: bool
     total_count: int
+
+    def map(self, wrap: Callable[[T], U]) -> Page[U]:
+        """The same page with each item wrapped (e.g. records as schema objects)."""
+        return Page(
+            items=[(key, wrap(item)) for key, item in self.items],
+            has_next=self.has_next,
+            has_previous=self.has_previous,
+            total_count=self.total_count,
+        )
+
+    @classmethod
+    def from_fetched(
+        cls, found: list[T], limit: int, has_previous: bool, total: int, key: Callable[[T], Keyset]
+    ) -> Page[T]:
+        """A page from `limit + 1` items fetched (the extra one tells there is a next page)."""
+        return cls(
+            items=[(key(item), item) for item in found[:limit]],
+            has_next=len(found) > limit,
+            has_previous=has_previous,
+            total_count=total,
+        )

@@ -111,11 +111,8 @@ async def question_responses(
     found = await context.stores.stories.responses(story.id, index, limit + 1, cursor)
     tallies = await context.loaders.stories.tallies.load(story.id)
     total = tallies[index].count if index in tallies else 0
-    return Page(
-        items=[(Keyset(r.created_at, r.user_id), r) for r in found[:limit]],
-        has_next=len(found) > limit,
-        has_previous=position is not None,
-        total_count=total,
+    return Page.from_fetched(
+        found, limit, position is not None, total, lambda r: Keyset(r.created_at, r.user_id)
     )
 
 

@@ -7,10 +7,10 @@ Author-only reads (viewers, replies) check `policy.require_author` themselves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import emoji
 
@@ -244,7 +244,7 @@ async def viewers(
     cursor = Cursor(position.at, position.id) if position else None
     found = await context.stores.stories.viewers(story.id, limit + 1, cursor)
     total = await context.loaders.stories.viewer_count.load(story.id)
-    return _page(
+    return Page.from_fetched(
         found, limit, position is not None, total, lambda v: Keyset(v.viewed_at, v.viewer_id)
     )
 
@@ -299,21 +299,8 @@ async def replies(
     cursor = Cursor(position.at, position.id) if position else None
     found = await context.stores.stories.replies(story.id, limit + 1, cursor)
     total = await context.loaders.stories.reply_count.load(story.id)
-    return _page(found, limit, position is not None, total, lambda r: Keyset(r.created_at, r.id))
-
-
-T = TypeVar("T")
-
-
-def _page(
-    found: list[T], limit: int, has_previous: bool, total: int, key: Callable[[T], Keyset]
-) -> Page[T]:
-    """A page from `limit + 1` items fetched (the extra one tells there is a next page)."""
-    return Page(
-        items=[(key(item), item) for item in found[:limit]],
-        has_next=len(found) > limit,
-        has_previous=has_previous,
-        total_count=total,
+    return Page.from_fetched(
+        found, limit, position is not None, total, lambda r: Keyset(r.created_at, r.id)
     )
 
 

@@ -149,14 +149,7 @@ class NotificationGroup(Node):
 
 
 def groups_connection(page: Page[GroupRecord]) -> Connection[NotificationGroup]:
-    return connection(
-        Page(
-            items=[(key, NotificationGroup(record=record)) for key, record in page.items],
-            has_next=page.has_next,
-            has_previous=page.has_previous,
-            total_count=page.total_count,
-        )
-    )
+    return connection(page.map(lambda record: NotificationGroup(record=record)))
 
 
 # ── preferences ──────────────────────────────────────────────────────────

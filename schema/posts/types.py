@@ -267,14 +267,7 @@ class Comment(Node):
 
 
 def posts_of(page: Page[PostRecord]) -> Connection[Post]:
-    return connection(
-        Page(
-            items=[(key, Post(record=record)) for key, record in page.items],
-            has_next=page.has_next,
-            has_previous=page.has_previous,
-            total_count=page.total_count,
-        )
-    )
+    return connection(page.map(lambda record: Post(record=record)))
 
 
 async def prefetched_posts(info: Info, page: Page[PostRecord]) -> Connection[Post]:
@@ -330,14 +323,7 @@ def ranked_posts(page: RankedPage) -> Connection[Post]:
 
 
 def comments_of(page: Page[CommentRecord]) -> Connection[Comment]:
-    return connection(
-        Page(
-            items=[(key, Comment(record=record)) for key, record in page.items],
-            has_next=page.has_next,
-            has_previous=page.has_previous,
-            total_count=page.total_count,
-        )
-    )
+    return connection(page.map(lambda record: Comment(record=record)))
 
 
 async def comments_connection(

@@ -32,7 +32,6 @@ from datasources.stories.records import (
 )
 from resolvers.errors import NotFound
 from resolvers.ids import encode_id, key_of
-from resolvers.pagination import Page
 from resolvers.stories import highlights as highlight_resolvers
 from resolvers.stories import policy
 from resolvers.stories import responses as response_resolvers
@@ -194,7 +193,7 @@ class QuestionSticker(Sticker):
         page = await response_resolvers.question_responses(
             info.context, self.story, self.index, first, given(after)
         )
-        return connection(_wrapped(page, lambda r: StickerResponse(record=r)))
+        return connection(page.map(lambda r: StickerResponse(record=r)))
 
 
 @strawberry.type(name="CountdownSticker")
@@ -429,14 +428,14 @@ class Story(Node):
         self, info: Info, first: int | None = 50, after: str | None = NO_CURSOR
     ) -> Connection[StoryViewer]:
         page = await story_resolvers.viewers(info.context, self.record, first, given(after))
-        return connection(_wrapped(page, lambda v: StoryViewer(record=v)))
+        return connection(page.map(lambda v: StoryViewer(record=v)))
 
     @strawberry.field
     async def replies(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[StoryReply]:
         page = await story_resolvers.replies(info.context, self.record, first, given(after))
-        return connection(_wrapped(page, lambda r: StoryReply(record=r)))
+        return connection(page.map(lambda r: StoryReply(record=r)))
 
     @strawberry.field
     async def insights(self, info: Info) -> StoryInsights:
@@ -564,12 +563,3 @@ class StoryHighlight(Node):
             else None
         )
         return cls(record=found) if found else None
-
-
-def _wrapped(page: Page[Any], wrap: Any) -> Page[Any]:
-    return Page(
-        items=[(key, wrap(item)) for key, item in page.items],
-        has_next=page.has_next,
-        has_previous=page.has_previous,
-        total_count=page.total_count,
-    )

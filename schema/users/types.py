@@ -149,13 +149,7 @@ async def prefetched_users_connection(info: Info, page: Page[UserRecord]) -> Con
 
 
 def users_connection(page: Page[UserRecord]) -> Connection[User]:
-    wrapped = Page(
-        items=[(key, User(record=record)) for key, record in page.items],
-        has_next=page.has_next,
-        has_previous=page.has_previous,
-        total_count=page.total_count,
-    )
-    return connection(wrapped)
+    return connection(page.map(lambda record: User(record=record)))
 
 
 @strawberry.type
