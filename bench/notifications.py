@@ -1,7 +1,8 @@
 """Like events turned into grouped notifications per second, against a bulk INSERT.
 
     python -m bench.notifications [--events 100000] [--posts 1000] [--rounds 3]
-                                  [--batch-size 500] [--database-url URL]
+                                  [--batch-size 500] [--relay-batch-size 5000]
+                                  [--database-url URL] [--kafka HOST:PORT]
 
 Seeds 3,000 users (1,000 post authors, 2,000 likers) once, and builds `--events`
 `post.liked` events as the posts store emits them, spread evenly over `--posts`
@@ -14,6 +15,12 @@ notification tables:
   the actor added, the push delivery planned, one transaction per event);
 - batched: `NotificationConsumer.handle_batch` on the same events in batches of
   `--batch-size` (0: skip), one transaction per batch;
+- pipeline: the events as committed outbox rows (a burst written by requests,
+  staged before the clock starts), then the real pipeline until every event is
+  consumed: the outbox relay publishes rounds of `--relay-batch-size` rows to the
+  event bus (in process; Kafka with `--kafka`), which hands each round (each
+  partition's poll on Kafka) to `NotificationConsumer.handle_batch`, on the
+  consumer's own engine as `entativa worker` runs it;
 - baseline: the rows those leave behind (one group per post, its actors, one push
   delivery per group, the consumed-event marks), built before the clock starts and
   written in one transaction with one executemany INSERT per table (SQLAlchemy
@@ -43,7 +50,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from datasources.events.model import Event
-from datasources.events.tables import ConsumedEventRow
+from datasources.events.pipeline import EventConfig, EventPipeline
+from datasources.events.tables import ConsumedEventRow, OutboxRow
 from datasources.migrate import upgrade
 from datasources.notifications.consumer import NotificationConsumer
 from datasources.notifications.tables import (
@@ -58,7 +66,13 @@ PLATFORM = "vignette"
 AUTHORS = 1_000
 LIKERS = 2_000
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-TABLES = (ConsumedEventRow, NotificationDeliveryRow, NotificationActorRow, NotificationGroupRow)
+TABLES = (
+    ConsumedEventRow,
+    NotificationDeliveryRow,
+    NotificationActorRow,
+    NotificationGroupRow,
+    OutboxRow,
+)
 
 
 async def fresh_database(url: str) -> None:
@@ -166,6 +180,49 @@ async def batched_round(db: Database, events: Sequence[Event], size: int) -> flo
     return len(events) / (time.perf_counter() - started)
 
 
+async def stage_outbox(db: Database, events: Sequence[Event]) -> None:
+    """The burst as the writers leave it: committed, unpublished outbox rows."""
+    rows = [
+        {"event_id": e.id, "topic": e.topic, "payload": e.to_json(), "created_at": e.time}
+        for e in events
+    ]
+    async with db.transaction() as session:
+        for start in range(0, len(rows), 10_000):
+            await session.execute(insert(OutboxRow), rows[start : start + 10_000])
+
+
+async def consumed(db: Database) -> int:
+    async with db.session() as session:
+        count = await session.scalar(select(func.count()).select_from(ConsumedEventRow))
+    return int(count or 0)
+
+
+async def pipeline_round(
+    db: Database, events: Sequence[Event], relay_batch_size: int, kafka: str, namespace: str
+) -> float:
+    await stage_outbox(db, events)
+    config = EventConfig(
+        kafka_bootstrap=kafka, kafka_namespace=namespace, relay_batch_size=relay_batch_size
+    )
+    pipeline = EventPipeline(db.url, config)
+    consumer = NotificationConsumer(Database(db.url), owns_db=True)
+    report = progress("pipeline", len(events))
+    try:
+        await pipeline.start(relay=False, consumers=[consumer])
+        started = time.perf_counter()
+        await pipeline.relay.start()  # its loop, as `entativa worker` runs it
+        done = 0
+        while done < len(events):  # Kafka: consumed after the relay is done publishing
+            await asyncio.sleep(0.25)
+            done = await consumed(db)
+        elapsed = time.perf_counter() - started
+        report(len(events))
+    finally:
+        await pipeline.close()
+        await consumer.close()
+    return len(events) / elapsed
+
+
 def baseline_rows(events: Sequence[Event]) -> dict[Any, list[dict[str, Any]]]:
     """What the consumer leaves behind for these events, as plain rows."""
     groups: dict[int, dict[str, Any]] = {}
@@ -235,7 +292,12 @@ async def main(args: argparse.Namespace) -> None:
     rows = baseline_rows(events)
     expected = (len(rows[NotificationGroupRow]), len(events), len(rows[NotificationDeliveryRow]))
     batched = args.batch_size > 0
-    results: dict[str, list[float]] = {"per event": [], "batched": [], "baseline": []}
+    results: dict[str, list[float]] = {
+        "per event": [],
+        "batched": [],
+        "pipeline": [],
+        "baseline": [],
+    }
     try:
         await seed_users(db)
         backend = db.engine.dialect.name
@@ -255,12 +317,21 @@ async def main(args: argparse.Namespace) -> None:
                 results["batched"].append(await batched_round(db, events, args.batch_size))
                 assert await counts(db) == expected, await counts(db)
                 line += f", batched {results['batched'][-1]:,.0f} events/s"
+            if args.relay_batch_size > 0:
+                await clear(db)
+                namespace = f"bench{uuid.uuid4().hex[:8]}" if args.kafka else ""
+                rate = await pipeline_round(
+                    db, events, args.relay_batch_size, args.kafka, namespace
+                )
+                results["pipeline"].append(rate)
+                assert await counts(db) == expected, await counts(db)
+                line += f", pipeline {rate:,.0f} events/s"
             print(line, flush=True)
     finally:
         await db.dispose()
     base = statistics.median(results["baseline"])
     print(f"baseline (bulk INSERT of the same rows):  {base:,.0f} events/s (median)")
-    for name in ("per event", "batched"):
+    for name in ("per event", "batched", "pipeline"):
         if results[name]:
             ours = statistics.median(results[name])
             print(
@@ -275,6 +346,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--posts", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--relay-batch-size", type=int, default=5_000, help="pipeline rounds (0: skip)"
+    )
+    parser.add_argument("--kafka", default="", help="bootstrap server: the pipeline over Kafka")
     parser.add_argument("--skip-per-event", action="store_true", help="only batched and baseline")
     parser.add_argument("--database-url", default="")
     return parser.parse_args(argv)

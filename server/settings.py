@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     kafka_partitions: int = 3
     kafka_session_timeout_ms: int = 10_000
     relay_poll_seconds: float = 1.0  # fallback when no in-process commit wakes the relay
-    relay_batch_size: int = 500
+    # Rows per relay round: each round reaches a batching consumer (notifications) as one
+    # batch, one transaction; 5,000 keeps a burst of 100,000 likes at ~20 transactions.
+    relay_batch_size: int = 5_000
     outbox_retention_hours: float = 7 * 24  # published outbox rows are kept this long
     # Stories (datasources/stories): empty = the relational database; set = MongoDB.
     mongo_url: str = ""

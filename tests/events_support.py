@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,27 @@ class Recorder:
     @property
     def ids(self) -> list[str]:
         return [event.id for event in self.events]
+
+
+@dataclass
+class BatchRecorder:
+    """A batch handler that keeps each batch it got; a batch holding a `fail_first`
+    event raises once (the whole batch fails)."""
+
+    batches: list[list[Event]] = field(default_factory=list)
+    fail_first: set[str] = field(default_factory=set)
+    single: Recorder = field(default_factory=Recorder)  # the per-event handler, unused
+
+    async def __call__(self, events: Sequence[Event]) -> None:
+        failing = self.fail_first.intersection(event.id for event in events)
+        if failing:
+            self.fail_first -= failing
+            raise RuntimeError(f"batch failed on {sorted(failing)} (on purpose)")
+        self.batches.append(list(events))
+
+    @property
+    def ids(self) -> list[str]:
+        return [event.id for batch in self.batches for event in batch]
 
 
 def stamped(

@@ -15,6 +15,7 @@ from datasources.events.bus import BusUnavailable, EventBus, InProcessBus
 from datasources.events.kafka import KafkaBus
 from tests.events_support import (
     BUS_KINDS,
+    BatchRecorder,
     Recorder,
     eventually,
     kafka_options,
@@ -91,6 +92,31 @@ async def test_a_failed_handler_gets_the_event_again(bus: EventBus) -> None:
     assert flaky.ids == [e.id for e in events]  # in order, the failed one not skipped
     assert steady.ids == [e.id for e in events]  # the other group: each once
     assert flaky.calls >= 6
+
+
+async def test_a_batch_handler_gets_many_events_per_call_in_order(bus: EventBus) -> None:
+    """What the notifications consumer relies on to apply a burst in few transactions."""
+    batches = BatchRecorder()
+    await bus.subscribe("batched", ["users"], batches.single, batch_handler=batches)
+    events = stamped(200, subject_id=9)  # one subject: one partition, in order
+
+    await bus.publish(events)
+
+    await eventually(lambda: len(batches.ids) >= 200, what="200 events in batches")
+    assert batches.ids == [e.id for e in events]  # each once, in order
+    assert len(batches.batches) < 20  # not one call per event
+    assert batches.single.calls == 0
+
+
+async def test_a_failed_batch_comes_again_whole(bus: EventBus) -> None:
+    events = stamped(30, subject_id=4)
+    batches = BatchRecorder(fail_first={events[10].id})
+    await bus.subscribe("batched", ["users"], batches.single, batch_handler=batches)
+
+    await publish_until_accepted(bus, events)
+
+    await eventually(lambda: len(batches.ids) >= 30, what="the failed batch handled later")
+    assert batches.ids == [e.id for e in events]  # nothing lost, nothing twice
 
 
 async def test_in_process_publish_fails_until_every_group_succeeded() -> None:

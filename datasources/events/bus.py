@@ -13,6 +13,11 @@ Two implementations behind one small protocol (ARCHITECTURE §5):
 
 Both deliver at least once: a consumer must be idempotent by event id
 (datasources/events/consumers.py does that for relational effects).
+
+A consumer may also give a batch handler: it then gets, in one call, the events
+of a relay round (in process) or of one partition's poll (Kafka) that are for it,
+in order, and applies them in one transaction (notifications: a burst of likes is
+a few transactions, not one per like). The batch succeeds or fails as a whole.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from datasources.events.model import Event
 log = logging.getLogger("entativa.events")
 
 Handler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
 
 PLATFORMS: tuple[str, ...] = ("socialink", "vignette")
 """The platforms whose topics a subscription covers unless it names some."""
@@ -80,18 +86,27 @@ class EventBus(Protocol):
         domains: Iterable[str],
         handler: Handler,
         platforms: Iterable[str] | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         """Deliver events of `domains` to `handler`, once per consumer `group`.
 
         Several handlers in one group share the work (each event goes to one of
-        them). A handler that raises gets the event again later.
+        them). A handler that raises gets the event again later. With
+        `batch_handler`, the bus hands over the events it has at once through it
+        instead (same order, same at-least-once rule, for the whole batch).
         """
+
+
+@dataclass(frozen=True)
+class _Member:
+    handler: Handler
+    batch_handler: BatchHandler | None = None
 
 
 @dataclass
 class _Group:
     subscription: Subscription
-    handlers: list[Handler] = field(default_factory=list)
+    members: list[_Member] = field(default_factory=list)
     done: OrderedDict[str, None] = field(default_factory=OrderedDict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -116,15 +131,17 @@ class InProcessBus:
         domains: Iterable[str],
         handler: Handler,
         platforms: Iterable[str] | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         subscription = Subscription.of(group, domains, platforms)
+        member = _Member(handler, batch_handler)
         existing = self._groups.get(group)
         if existing is None:
-            self._groups[group] = _Group(subscription, [handler])
+            self._groups[group] = _Group(subscription, [member])
         else:  # another member of the group: same interest, shares the work
             if existing.subscription != subscription:
                 raise ValueError(f"consumer group {group!r} subscribed with another interest")
-            existing.handlers.append(handler)
+            existing.members.append(member)
 
     async def publish(self, events: Sequence[Event]) -> None:
         groups = [g for g in self._groups.values() if any(map(g.subscription.wants, events))]
@@ -148,11 +165,17 @@ class InProcessBus:
     async def _deliver(self, group: _Group, events: Sequence[Event]) -> None:
         """In order; stops at the first failure so the group never sees a gap."""
         async with group.lock:
-            for event in events:
-                if event.id in group.done or not group.subscription.wants(event):
-                    continue
+            pending = [
+                event
+                for event in events
+                if event.id not in group.done and group.subscription.wants(event)
+            ]
+            if all(member.batch_handler is not None for member in group.members):
+                await self._deliver_batches(group, pending)
+                return
+            for event in pending:
                 try:
-                    await _member(group.handlers, event)(event)
+                    await _member(group.members, event).handler(event)
                 except Exception:
                     log.exception(
                         "consumer %s failed on event %s (%s); it will be retried",
@@ -161,9 +184,35 @@ class InProcessBus:
                         event.type,
                     )
                     raise
-                group.done[event.id] = None
-                if len(group.done) > self.REMEMBER:
-                    group.done.popitem(last=False)
+                self._remember(group, [event])
+
+    async def _deliver_batches(self, group: _Group, events: Sequence[Event]) -> None:
+        """Each member's share of `events` in one call of its batch handler."""
+        shares: dict[int, list[Event]] = {}
+        for event in events:
+            shares.setdefault(id(_member(group.members, event)), []).append(event)
+        for member in group.members:
+            share = shares.get(id(member))
+            if not share:
+                continue
+            assert member.batch_handler is not None
+            try:
+                await member.batch_handler(share)
+            except Exception:
+                log.exception(
+                    "consumer %s failed on a batch of %d events (first %s); it will be retried",
+                    group.subscription.group,
+                    len(share),
+                    share[0].id,
+                )
+                raise
+            self._remember(group, share)
+
+    def _remember(self, group: _Group, events: Sequence[Event]) -> None:
+        for event in events:
+            group.done[event.id] = None
+        while len(group.done) > self.REMEMBER:
+            group.done.popitem(last=False)
 
 
 async def _outcome(delivery: Awaitable[None]) -> BaseException | None:
@@ -174,12 +223,12 @@ async def _outcome(delivery: Awaitable[None]) -> BaseException | None:
     return None
 
 
-def _member(handlers: list[Handler], event: Event) -> Handler:
+def _member(members: list[_Member], event: Event) -> _Member:
     """The group member for `event`: by subject, like a Kafka partition key."""
-    if len(handlers) == 1:
-        return handlers[0]
+    if len(members) == 1:
+        return members[0]
     key = f"{event.subject_type}:{event.subject_id}".encode()
-    return handlers[zlib.crc32(key) % len(handlers)]
+    return members[zlib.crc32(key) % len(members)]
 
 
 def subject_key(event: Event) -> bytes:

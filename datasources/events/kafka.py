@@ -29,7 +29,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from datasources.events.bus import BusUnavailable, Handler, Subscription, subject_key
+from datasources.events.bus import (
+    BatchHandler,
+    BusUnavailable,
+    Handler,
+    Subscription,
+    subject_key,
+)
 from datasources.events.model import Event, topic_for
 from datasources.events.retry import Backoff
 
@@ -48,7 +54,10 @@ class KafkaOptions:
     request_timeout_ms: int = 10_000
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
-    max_records: int = 500
+    # Records per poll: a batching consumer (notifications) applies each partition's
+    # share of a poll in one transaction, so bigger polls mean fewer transactions.
+    max_records: int = 5_000
+    max_partition_fetch_bytes: int = 4 * 1024 * 1024
     # How long the broker may hold a fetch waiting for records: bounds the delivery
     # latency when a broker answers a waiting fetch only at this deadline.
     fetch_max_wait_ms: int = 100
@@ -99,6 +108,7 @@ class KafkaBus:
         domains: Iterable[str],
         handler: Handler,
         platforms: Iterable[str] | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         """Returns once the group has joined (or after `join_timeout_seconds`, still
         trying in the background) when the bus is started; else at `start`."""
@@ -108,7 +118,7 @@ class KafkaBus:
             for platform in subscription.platforms
             for domain in subscription.domains
         )
-        consumer = _GroupConsumer(self, subscription, topics, handler)
+        consumer = _GroupConsumer(self, subscription, topics, handler, batch_handler)
         self._consumers.append(consumer)
         if self._started:
             consumer.start()
@@ -224,12 +234,18 @@ class _GroupConsumer:
     """One member of a consumer group: consume, handle, commit; reconnect on failure."""
 
     def __init__(
-        self, bus: KafkaBus, subscription: Subscription, topics: list[str], handler: Handler
+        self,
+        bus: KafkaBus,
+        subscription: Subscription,
+        topics: list[str],
+        handler: Handler,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.bus = bus
         self.subscription = subscription
         self.topics = topics
         self.handler = handler
+        self.batch_handler = batch_handler
         self.joined = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -269,6 +285,7 @@ class _GroupConsumer:
                 rebalance_timeout_ms=options.session_timeout_ms,
                 metadata_max_age_ms=30_000,
                 fetch_max_wait_ms=options.fetch_max_wait_ms,
+                max_partition_fetch_bytes=options.max_partition_fetch_bytes,
                 **self.bus.client_options(),
             )
             try:
@@ -297,28 +314,36 @@ class _GroupConsumer:
                 timeout_ms=500, max_records=self.bus.options.max_records
             )
             for partition, records in batches.items():
-                for record in records:
-                    event = _parse(record.value)
-                    if event is not None and self.subscription.wants(event):
-                        await self._handle(event)
+                parsed = (_parse(record.value) for record in records)
+                wanted = [e for e in parsed if e is not None and self.subscription.wants(e)]
+                if self.batch_handler is not None:
+                    if wanted:
+                        await self._handle(wanted)
+                else:
+                    for event in wanted:
+                        await self._handle([event])
                 await consumer.commit({partition: records[-1].offset + 1})
 
-    async def _handle(self, event: Event) -> None:
+    async def _handle(self, events: list[Event]) -> None:
         """Until it succeeds: the offset must not pass an event whose effect failed."""
         backoff = Backoff()
         while True:
             try:
-                await self.handler(event)
+                if self.batch_handler is not None:
+                    await self.batch_handler(events)
+                else:
+                    await self.handler(events[0])
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
                 delay = backoff.next()
                 log.exception(
-                    "consumer %s failed on event %s (%s); retrying in %.1fs",
+                    "consumer %s failed on %d event(s) (first %s, %s); retrying in %.1fs",
                     self.subscription.group,
-                    event.id,
-                    event.type,
+                    len(events),
+                    events[0].id,
+                    events[0].type,
                     delay,
                 )
                 await asyncio.sleep(delay)

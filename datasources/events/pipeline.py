@@ -34,7 +34,7 @@ class EventConfig:
     kafka_namespace: str = ""  # topic prefix (tests, several deployments on one cluster)
     kafka_partitions: int = 3
     kafka_session_timeout_ms: int = 10_000
-    relay_batch_size: int = 500
+    relay_batch_size: int = 5_000
     relay_poll_seconds: float = 1.0
     outbox_retention_hours: float = 7 * 24
 

@@ -32,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, any_, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from datasources.events.bus import BusUnavailable, EventBus
 from datasources.events.model import Event
@@ -56,7 +57,7 @@ class RelayStats:
 
 @dataclass
 class RelayOptions:
-    batch_size: int = 500
+    batch_size: int = 5_000
     poll_seconds: float = 1.0
     retention: timedelta = timedelta(days=7)
     prune_every_seconds: float = 600.0
@@ -98,8 +99,10 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._loop(), name="outbox relay")
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
-        """Let the round in flight finish (its rows get marked), then stop; after
-        `grace_seconds` cancel it (its rows stay unpublished and go out again)."""
+        """Let the round in flight finish (its rows get marked), flush what is already
+        committed (a server on SIGTERM publishes the events of its last requests, not at
+        its next start), then stop; after `grace_seconds` cancel it (its rows stay
+        unpublished and go out again with the next relay)."""
         if self._unregister is not None:
             self._unregister()
             self._unregister = None
@@ -158,7 +161,7 @@ class OutboxRelay:
                 _settle(handed_over, True)
                 await session.execute(
                     update(OutboxRow)
-                    .where(OutboxRow.id.in_([row.id for row in rows]))
+                    .where(self._taken([row.id for row in rows]))
                     .values(published_at=utcnow())
                 )
         except BaseException:
@@ -172,6 +175,13 @@ class OutboxRelay:
         self.stats.published += len(rows)
         self.stats.batches += 1
         return len(rows)
+
+    def _taken(self, ids: list[int]) -> ColumnElement[bool]:
+        """`id IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of
+        thousands to render and bind (a round is up to `batch_size` rows)."""
+        if self.db.is_sqlite:
+            return OutboxRow.id.in_(ids)
+        return OutboxRow.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
 
     def _select(self) -> Select[int, str]:
         query = (
@@ -258,6 +268,20 @@ class OutboxRelay:
             if count:
                 self._say(f"relayed {count} events ({self.stats.published} in all)")
             await self._pause(self.options.poll_seconds, self._wake)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """On stop: publish every row committed so far. A failure (the bus is down) is
+        logged, not raised: the rows stay in the outbox for the next relay."""
+        try:
+            count = await self.drain()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._failed(error)
+            return
+        if count:
+            self._say(f"relayed {count} events on stop ({self.stats.published} in all)")
 
     @staticmethod
     async def _pause(seconds: float, until: asyncio.Event) -> None:

@@ -235,7 +235,8 @@ class NotificationConsumer(EventConsumer):
         await self.changes(session, event)
 
     async def subscribe(self, bus: EventBus) -> None:
-        await bus.subscribe(self.name, self.domains, self.handle)
+        """Batches when the bus has them (a relay round, a Kafka poll): `handle_batch`."""
+        await bus.subscribe(self.name, self.domains, self.handle, batch_handler=self.handle_batch)
 
     # ── event → changes ─────────────────────────────────────────────────
 
