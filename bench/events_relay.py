@@ -1,6 +1,6 @@
 """Events relayed per second through Kafka: the outbox pipeline against a bare producer.
 
-    python -m bench.events_relay [--events 20000] [--rounds 3] [--batch-size 500]
+    python -m bench.events_relay [--events 20000] [--rounds 3] [--batch-size 5000]
                                  [--database-url URL] [--bootstrap 127.0.0.1:9092]
 
 Needs a Kafka-protocol broker (DEVELOPERS.md starts the Tansu broker of the
@@ -187,7 +187,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=5_000)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     return parser.parse_args(argv)

@@ -11,15 +11,31 @@ batched as usual. Connections prefetch what their nodes' selection asks for
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeAlias, TypeVar, Union, cast
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader as StrawberryDataLoader
 
 K = TypeVar("K")
 V = TypeVar("V")
 R = TypeVar("R")
+
+
+class DataLoader(StrawberryDataLoader[K, V]):
+    """strawberry's DataLoader whose loads survive the cancellation of one awaiter.
+
+    Every field asking for a key awaits the same cached future. graphql-core (3.3
+    on) cancels the sibling fields of a field that failed, and cancelling a task
+    cancels the future it awaits: without the shield, one cancelled field would
+    cancel the load for every other field of the request waiting on that key
+    (they would get CancelledError, which no resolver handles). Each awaiter gets
+    its own shield; the shared future runs to the end.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
 
 MaybeAwaitable: TypeAlias = Union[V, Awaitable[V]]  # noqa: UP007 (a generic alias)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,13 @@ from datasources.events.pipeline import EventConfig, EventPipeline
 from datasources.media.blobs import BlobStore, LocalBlobStore
 from datasources.media.loaders import MediaLoaders
 from datasources.media.store import MediaStore
+from datasources.messaging.attachments import AttachmentStore
+from datasources.messaging.calls import CallStore
+from datasources.messaging.conversations import ConversationStore
+from datasources.messaging.envelopes import EnvelopeStore
+from datasources.messaging.groups import GroupStore
+from datasources.messaging.keys import KeyStore
+from datasources.messaging.loaders import MessagingLoaders
 from datasources.notifications.loaders import NotificationLoaders
 from datasources.notifications.store import NotificationStore
 from datasources.posts.loaders import PostLoaders
@@ -31,6 +38,7 @@ from datasources.users.loaders import UserLoaders
 from datasources.users.sessions import SessionStore
 from datasources.users.store import UserStore
 from subscriptions.broker import Broker, build_broker
+from subscriptions.timers import Timers
 
 
 @dataclass
@@ -52,6 +60,14 @@ class Stores:
     # The time every expiry decision reads (stories); tests move it forward.
     clock: Callable[[], datetime] = field(default=utcnow)
     notifications: NotificationStore = field(init=False)  # over `db`
+    keys: KeyStore = field(init=False)  # messaging key directory, over `db`
+    conversations: ConversationStore = field(init=False)  # messaging, over `db`
+    envelopes: EnvelopeStore = field(init=False)  # messaging device queues, over `db`
+    groups: GroupStore = field(init=False)  # messaging MLS groups, over `db`
+    calls: CallStore = field(init=False)  # messaging calls, over `db`
+    attachments: AttachmentStore = field(init=False)  # encrypted attachments, over `db`
+    # One-shot timers of this process: ring timeouts, typing expiry (subscriptions/timers.py).
+    timers: Timers = field(default_factory=Timers)
     search_config: SearchConfig = field(default_factory=SearchConfig)
     search_log: SearchLog = field(init=False)  # history and daily rollup, over `db`
     search_metrics: SearchMetrics = field(init=False)
@@ -59,6 +75,12 @@ class Stores:
 
     def __post_init__(self) -> None:
         self.notifications = NotificationStore(self.db)
+        self.keys = KeyStore(self.db)
+        self.conversations = ConversationStore(self.db)
+        self.envelopes = EnvelopeStore(self.db)
+        self.groups = GroupStore(self.db)
+        self.calls = CallStore(self.db)
+        self.attachments = AttachmentStore(self.db)
         self.search_log = SearchLog(self.db)
         self.search_metrics = SearchMetrics()
 
@@ -70,6 +92,23 @@ class Stores:
             self._search = build_search_index(self.search_config)
         return self._search
 
+    def readiness(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """What `/readyz` pings (server/observability.py), by store name: every store this
+        process is configured to use. `stories` and `events` appear only when they are
+        servers of their own (MongoDB, Kafka); otherwise they live in `db` or in-process."""
+        checks: dict[str, Callable[[], Awaitable[None]]] = {
+            "db": self.db.ping,
+            "cache": self.cache.ping,  # Redis when configured
+            "broker": self.broker.ping,  # Redis pub/sub when configured
+            "search": self.search.ping,  # Elasticsearch, or the Tantivy directory
+        }
+        stories_ping = getattr(self.stories, "ping", None)
+        if self.mongo is not None and stories_ping is not None:
+            checks["stories"] = stories_ping
+        if self.events.config.uses_kafka:
+            checks["events"] = self.events.ping
+        return checks
+
     async def prepare(self) -> None:
         """Idempotent setup a store needs before serving (MongoDB's indexes)."""
         ensure_indexes = getattr(self.stories, "ensure_indexes", None)
@@ -77,6 +116,7 @@ class Stores:
             await ensure_indexes()
 
     async def close(self) -> None:
+        self.timers.cancel_all()
         await self.events.close()
         for consumer in self.events.consumers:  # e.g. the search indexer: its engine
             close = getattr(consumer, "close", None)
@@ -169,3 +209,4 @@ class Loaders:
         self.takes = TakeLoaders(stores.takes, platform)
         self.stories = StoryLoaders(stores.stories, platform, stores.clock)
         self.notifications = NotificationLoaders(stores.notifications, platform)
+        self.messaging = MessagingLoaders(stores.conversations, platform)

@@ -1,6 +1,16 @@
 """Every table, imported once so Alembic and tests see the whole metadata."""
 from datasources.events.tables import ConsumedEventRow, OutboxRow
 from datasources.media.tables import MediaRow
+from datasources.messaging.call_tables import CallRow, EncryptedAttachmentRow  # noqa: F401
+from datasources.messaging.key_tables import KeyPackageRow, OneTimePreKeyRow  # noqa: F401
+from datasources.messaging.tables import (  # noqa: F401
+    ConversationMemberRow,
+    ConversationRow,
+    EnvelopeRow,
+    MessageRow,
+    MessagingDeviceRow,
+    MessagingIdentityRow,
+)
 from datasources.notifications.tables import (  # noqa: F401
     NotificationActorRow,
     NotificationDeliveryRow,

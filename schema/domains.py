@@ -22,6 +22,19 @@ from schema.common import Node
 from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.media.types import Media
+from schema.messaging.attachments import AttachmentsMutation, EncryptedAttachment
+from schema.messaging.calls import Call, CallSignal, CallsMutation, CallsSubscription
+from schema.messaging.groups import GroupsMutation
+from schema.messaging.keys import KeysMutation, KeysQuery
+from schema.messaging.presence import (
+    PresenceEvent,
+    PresenceMutation,
+    PresenceSubscription,
+    TypingEvent,
+)
+from schema.messaging.relay import RelayMutation, RelayQuery, RelaySubscription
+from schema.messaging.types import Conversation, Envelope
+from schema.messaging.user_fields import UserPresenceFields
 from schema.node import NodeQuery
 from schema.notifications.fields import (
     NotificationsMutation,
@@ -101,5 +114,28 @@ DOMAINS: dict[str, Domain] = {
         queries=(SearchQuery, HashtagQuery),
         mutations=(SearchMutation,),
         owns=(Hashtag, TrendingHashtag),
+    ),
+    "messaging": Domain(
+        "messaging",
+        queries=(KeysQuery, RelayQuery),
+        mutations=(
+            KeysMutation,
+            RelayMutation,
+            GroupsMutation,
+            PresenceMutation,
+            CallsMutation,
+            AttachmentsMutation,
+        ),
+        subscriptions=(RelaySubscription, PresenceSubscription, CallsSubscription),
+        owns=(
+            Conversation,
+            Envelope,
+            Call,
+            CallSignal,
+            TypingEvent,
+            PresenceEvent,
+            EncryptedAttachment,
+        ),
+        contributes={"User": (UserPresenceFields,)},
     ),
 }

@@ -417,11 +417,17 @@ def _stub_aware_is_type_of(
     return check
 
 
-def _stub_aware_type_resolver(resolve_type: Callable[..., Any] | None) -> Callable[..., Any]:
-    def resolve(value: Any, info: GraphQLResolveInfo, abstract: Any) -> Any:
+def _stub_aware_type_resolver(
+    resolve_type: Callable[..., Any] | None, monolith_type: GraphQLInterfaceType | GraphQLUnionType
+) -> Callable[..., Any]:
+    """A stub names its type; anything else is resolved against the monolith's abstract
+    type (strawberry's resolver checks the object's type is among the abstract type's
+    members, which are the monolith's: a rebuilt member would never match), by name."""
+
+    def resolve(value: Any, info: GraphQLResolveInfo, _abstract: Any) -> Any:
         if isinstance(value, EntityStub):
             return value.typename
-        return (resolve_type or default_type_resolver)(value, info, abstract)
+        return (resolve_type or default_type_resolver)(value, info, monolith_type)
 
     return resolve
 
@@ -474,7 +480,7 @@ class _Builder:
                 **source.to_kwargs(),
                 "fields": lambda: self.fields(source, stub=False),
                 "interfaces": lambda: [self.named(i) for i in self.plan.interfaces[name]],
-                "resolve_type": _stub_aware_type_resolver(source.resolve_type),
+                "resolve_type": _stub_aware_type_resolver(source.resolve_type, source),
             }
             return GraphQLInterfaceType(**interface)
         if isinstance(source, GraphQLUnionType):
@@ -482,7 +488,7 @@ class _Builder:
             union: dict[str, Any] = {
                 **source.to_kwargs(),
                 "types": lambda: [self.named(m) for m in members],
-                "resolve_type": _stub_aware_type_resolver(source.resolve_type),
+                "resolve_type": _stub_aware_type_resolver(source.resolve_type, source),
             }
             return GraphQLUnionType(**union)
         return source  # enums, scalars, inputs: no output types inside

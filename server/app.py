@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from schema.supergraph import supergraph
 from server import hygiene, limits
+from server.attachment_routes import attachment_routes
 from server.graphiql import graphiql_routes
 from server.graphql_view import PlatformGraphQL
 from server.logs import configure_logging
@@ -68,6 +69,7 @@ def create_app(
     routes = [
         *graphql_routes(runtime, realtime),
         *media_routes(runtime),
+        *attachment_routes(runtime),
         *ops_routes(runtime, metrics),
     ]
     if settings.graphiql:

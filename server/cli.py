@@ -16,8 +16,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from subscriptions import serving
 
     settings = Settings()
-    print(f"[entativa] migrating {settings.resolved_database_url}", flush=True)
-    asyncio.run(upgrade(settings.resolved_database_url))
+    if not args.no_migrate:  # production: the one-shot `entativa migrate` job did it
+        print(f"[entativa] migrating {settings.resolved_database_url}", flush=True)
+        asyncio.run(upgrade(settings.resolved_database_url))
     if not args.no_demo and args.subgraph is None:
         from server.demo import load_demo_if_empty
 
@@ -26,7 +27,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     where = f"http://{args.host}:{args.port}"
     what = f"subgraph {args.subgraph}" if args.subgraph else "the whole graph"
     print(f"[entativa] serving {what} at {where}/graphql (GraphiQL in a browser)", flush=True)
-    serving.run(app, host=args.host, port=args.port)  # websockets closed with 1001 on exit
+    # On SIGTERM: websockets closed with 1001, requests in flight drained (at most
+    # shutdown_grace_seconds), then the lifespan stops the relay, which flushes the outbox.
+    serving.run(
+        app,
+        host=args.host,
+        port=args.port,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -41,6 +49,10 @@ def cmd_migrate(_args: argparse.Namespace) -> None:
     settings = Settings()
     asyncio.run(upgrade(settings.resolved_database_url))
     print(f"[entativa] {settings.resolved_database_url} is at the latest migration")
+    from server.runtime import prepare_stores
+
+    for prepared in asyncio.run(prepare_stores(settings)):  # MongoDB, Elasticsearch
+        print(f"[entativa] {prepared} ready")
 
 
 def cmd_schema_print(args: argparse.Namespace) -> None:
@@ -133,6 +145,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--subgraph", default=None, help="serve one subgraph (users, media, …)")
     serve.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not apply migrations at start (replicas: run `entativa migrate` once)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     worker = commands.add_parser("worker", help="run the outbox relay and the event consumers")

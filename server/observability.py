@@ -1,9 +1,13 @@
 """Health, readiness, Prometheus metrics, and one JSON log line per request.
 
 - `/healthz`: the process answers (liveness: restart me if this fails).
-- `/readyz`: every configured store answers its `ping()` (readiness: send me traffic).
-  Stores are found on `runtime.stores` by duck typing, so a store added later (cache,
-  blobs, search…) is checked as soon as it has a `ping`.
+- `/readyz`: every configured store answers its `ping()` (readiness: send me traffic),
+  as `Stores.readiness()` lists them: db, cache and broker (Redis when configured),
+  search (Elasticsearch or the Tantivy directory), stories (MongoDB, when configured)
+  and events (Kafka, when configured). 503 names the ones that failed. A store
+  object without `readiness()` is checked by duck typing (every attribute with a
+  `ping`). Readiness is not liveness: a Kafka outage makes the process unready (the
+  outbox holds its events meanwhile) but never calls for a restart; `/healthz` does.
 - `/metrics`: Prometheus text from a registry of this app's own (two apps in one process,
   as in tests, never share counters).
 
@@ -18,7 +22,7 @@ import asyncio
 import inspect
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -168,21 +172,28 @@ class ObserveRequests:
         log.info("graphql request", extra=fields)
 
 
-async def _ping(store: Any) -> None:
-    outcome = store.ping()
+async def _ping(ping: Callable[[], Any]) -> None:
+    outcome = ping()
     if inspect.isawaitable(outcome):
         await asyncio.wait_for(outcome, READINESS_TIMEOUT_SECONDS)
 
 
-async def check_stores(stores: Any) -> dict[str, str]:
-    """'ok' or why not, for every store on `stores` that has a ping()."""
-    pingable = {
-        name: store
+def _pings(stores: Any) -> dict[str, Callable[[], Any]]:
+    readiness = getattr(stores, "readiness", None)
+    if callable(readiness):
+        return dict(readiness())
+    return {
+        name: store.ping
         for name, store in vars(stores).items()
         if callable(getattr(store, "ping", None))
     }
+
+
+async def check_stores(stores: Any) -> dict[str, str]:
+    """'ok' or why not, for every store `stores` is configured to use."""
+    pingable = _pings(stores)
     outcomes = await asyncio.gather(
-        *(_ping(store) for store in pingable.values()), return_exceptions=True
+        *(_ping(ping) for ping in pingable.values()), return_exceptions=True
     )
     checks: dict[str, str] = {}
     for name, outcome in zip(pingable, outcomes, strict=True):

@@ -47,7 +47,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
-from datasources.cache import Cache, RedisCache
+from datasources.cache import UNREACHABLE, Cache, RedisCache
 from resolvers.errors import RateLimited
 from server.settings import OperationClass, RateLimit, RateLimits
 
@@ -151,14 +151,12 @@ async def take(
 ) -> float:
     """Take each bucket's cost from it, from all or from none: 0, or seconds to wait."""
     if isinstance(cache, RedisCache):
-        script = _scripts.get(cache)
-        if script is None:
-            script = _scripts[cache] = cache.client.register_script(TAKE_SCRIPT)
-        args: list[float] = []
-        for bucket, cost in costs:
-            args += [bucket.interval_ms, bucket.burst, cost]
-        keys = [cache.prefix + bucket.key for bucket, _ in costs]
-        return int(await script(keys=keys, args=args)) / 1000
+        try:
+            if not cache.skipping():
+                return await _take_on_redis(cache, costs)
+        except UNREACHABLE as error:  # Redis down: this process's buckets meanwhile
+            cache.lost(error)
+        cache = cache.fallback
     # In-process: no await below suspends (MemoryCache), so this is atomic under asyncio.
     now = clock() * 1000
     full_at: list[float] = []
@@ -173,6 +171,17 @@ async def take(
     for (bucket, _), at in zip(costs, full_at, strict=True):
         await cache.set(bucket.key, repr(at), (at - now) / 1000)
     return 0.0
+
+
+async def _take_on_redis(cache: RedisCache, costs: Sequence[tuple[Bucket, int]]) -> float:
+    script = _scripts.get(cache)
+    if script is None:
+        script = _scripts[cache] = cache.client.register_script(TAKE_SCRIPT)
+    args: list[float] = []
+    for bucket, cost in costs:
+        args += [bucket.interval_ms, bucket.burst, cost]
+    keys = [cache.prefix + bucket.key for bucket, _ in costs]
+    return int(await script(keys=keys, args=args)) / 1000
 
 
 async def check(

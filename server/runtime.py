@@ -12,6 +12,7 @@ from datasources.registry import Stores, build_consumers, build_stores
 from datasources.search.build import SearchConfig
 from resolvers.context import Viewer
 from resolvers.ids import encode_id
+from resolvers.messaging.sweeper import MessagingSweeper, build_sweeper
 from resolvers.notifications.inbox import summary
 from resolvers.stories.sweeper import StorySweeper
 from resolvers.users.sessions import family_revoked
@@ -26,6 +27,7 @@ class Runtime:
     schema: strawberry.Schema
     auth: Auth
     sweeper: StorySweeper | None = None
+    messaging_sweeper: MessagingSweeper | None = None
     dispatcher: NotificationDispatcher | None = None
     _closed: bool = False
 
@@ -40,6 +42,10 @@ class Runtime:
             return None
         if await family_revoked(self.stores.cache, viewer.family_id):
             return None
+        if getattr(self.stores.cache, "degraded", False):  # Redis down (datasources/cache.py):
+            # a sign-out from before the outage is only in Redis; the database knows it.
+            if await self.stores.sessions.family_revoked(platform, viewer.family_id):
+                return None
         return viewer
 
     async def start(self) -> None:
@@ -56,6 +62,8 @@ class Runtime:
             await self.stores.events.start(relay=True, consumers=build_consumers(self.stores))
             self.sweeper = StorySweeper(self.stores, self.settings.story_sweep_seconds)
             self.sweeper.start()
+            self.messaging_sweeper = messaging_sweeper(self.settings, self.stores)
+            self.messaging_sweeper.start()
             self.dispatcher = build_dispatcher(self.settings, self.stores)
             if self.dispatcher is not None:
                 self.dispatcher.start()
@@ -69,13 +77,35 @@ class Runtime:
         self._closed = True
         if self.sweeper is not None:
             await self.sweeper.stop()
+        if self.messaging_sweeper is not None:
+            await self.messaging_sweeper.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.stores.close()
 
 
+def messaging_sweeper(settings: Settings, stores: Stores) -> MessagingSweeper:
+    """Purges expired envelopes and attachments, ends rung-out calls (server and worker)."""
+    return build_sweeper(
+        stores,
+        settings.messaging_sweep_seconds,
+        settings.envelope_retention_days,
+        settings.call_ring_seconds,
+    )
+
+
 def build_runtime(settings: Settings, schema: strawberry.Schema) -> Runtime:
-    stores = build_stores(
+    stores = stores_from_settings(settings)
+    auth = Auth(settings, stores.sessions)
+    return Runtime(settings=settings, stores=stores, schema=schema, auth=auth)
+
+
+def stores_from_settings(settings: Settings) -> Stores:
+    """Every store of a process from `ENTATIVA_*` settings: the one place `serve`
+    (whole graph or `--subgraph`) and `entativa worker` build them, so a server and a
+    worker given the same environment use the same database, Redis, MongoDB, search
+    backend, Kafka and media directory (the worker's sweeper deletes media files)."""
+    return build_stores(
         settings.resolved_database_url,
         echo=settings.sql_echo,
         redis_url=settings.redis_url,
@@ -85,8 +115,28 @@ def build_runtime(settings: Settings, schema: strawberry.Schema) -> Runtime:
         mongo_database=settings.mongo_database,
         search=search_config(settings),
     )
-    auth = Auth(settings, stores.sessions)
-    return Runtime(settings=settings, stores=stores, schema=schema, auth=auth)
+
+
+async def prepare_stores(settings: Settings) -> list[str]:
+    """What `entativa migrate` sets up besides the tables, once per deployment: the
+    MongoDB indexes and the first Elasticsearch index with its alias. Processes do it
+    lazily too, but replicas starting together would race to create the first index
+    (two indexes behind one alias, which then refuses writes); the migration job runs
+    before any of them (docker-compose.yml). Returns what it prepared."""
+    stores = stores_from_settings(settings)
+    done: list[str] = []
+    try:
+        if stores.mongo is not None:
+            await stores.prepare()
+            done.append(f"MongoDB indexes of {settings.mongo_database}")
+        if settings.search_backend == "elasticsearch":  # Tantivy: made where it is opened
+            ensure_index = getattr(stores.search, "ensure_index", None)
+            if ensure_index is not None:
+                await ensure_index()
+                done.append(f"Elasticsearch index {settings.elasticsearch_index}")
+    finally:
+        await stores.close()
+    return done
 
 
 def search_config(settings: Settings) -> SearchConfig:

@@ -36,6 +36,8 @@ class RateLimits(BaseModel):
     writes: RateLimit = RateLimit(per_minute=600, burst=300)
     search: RateLimit = RateLimit(per_minute=300, burst=120)
     key_claims: RateLimit = RateLimit(per_minute=60, burst=60)
+    # Each claimer of each target's keys (resolvers/messaging/keys.py): 6 per 10 minutes.
+    key_claims_per_target: RateLimit = RateLimit(per_minute=0.6, burst=6)
 
 
 class Settings(BaseSettings):
@@ -102,6 +104,17 @@ class Settings(BaseSettings):
     ws_ping_seconds: float = 15.0  # keep-alive ping/ka interval; 0 disables
     ws_queue_size: int = 256  # outgoing messages a connection may have waiting
     ws_init_timeout_seconds: float = 10.0  # connection_init must come this soon (4408)
+    # SIGTERM (server/cli.py serve): requests in flight get this long to finish before
+    # they are cancelled and the outbox relay flushes; keep it under the orchestrator's
+    # kill delay (docker-compose.yml: stop_grace_period 30s).
+    shutdown_grace_seconds: float = 20.0
+
+    # Messaging calls and encrypted attachments (resolvers/messaging/calls.py, attachments.py).
+    call_ring_seconds: float = 60.0  # an unanswered call ends this long after it started
+    max_encrypted_attachment_bytes: int = 100 * 1024 * 1024  # PAYLOAD_TOO_LARGE beyond
+    attachment_retention_days: float = 30.0  # attachments are purged this long after upload
+    messaging_sweep_seconds: float = 60.0  # purge expired envelopes (messaging/sweeper.py)
+    envelope_retention_days: float = 30.0  # undelivered envelopes are purged after this long
 
     # Push and email delivery (datasources/notifications/delivery), done by the worker,
     # never on a request. A channel without its credentials (key file, host) is off.
@@ -127,7 +140,9 @@ class Settings(BaseSettings):
     graphiql: bool = True
     introspection: bool = True
     cors_origins: list[str] = []  # origins browsers may call the API from; empty: none
-    max_request_bytes: int = 1024 * 1024  # a request body that is not a multipart upload
+    # A request body that is not a multipart upload: 3 MiB carries an MLS commit and its
+    # Welcome of up to 1 MiB each (the handshake limit) as base64 in one JSON body.
+    max_request_bytes: int = 3 * 1024 * 1024
     log_level: str = "INFO"
     sql_echo: bool = False
 

@@ -14,10 +14,10 @@ import contextlib
 import signal
 import time
 
-from datasources.registry import build_consumers, build_stores
+from datasources.registry import build_consumers
 from resolvers.stories.sweeper import StorySweeper
 from server.logs import configure_logging
-from server.runtime import build_dispatcher, event_config, search_config
+from server.runtime import build_dispatcher, event_config, messaging_sweeper, stores_from_settings
 from server.settings import Settings
 
 STATUS_EVERY_SECONDS = 30.0
@@ -31,14 +31,9 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
     """Run until SIGINT/SIGTERM; the relay's round in flight finishes before exit."""
     configure_logging(settings.log_level)
     config = event_config(settings)
-    stores = build_stores(
-        settings.resolved_database_url,
-        redis_url=settings.redis_url,  # presence: who is online, for the email rule
-        events=config,
-        mongo_url=settings.mongo_url,
-        mongo_database=settings.mongo_database,
-        search=search_config(settings),
-    )
+    # The same stores as a server's (presence in Redis: who is online, for the email
+    # rule; the media directory: the story sweeper deletes expired stories' files).
+    stores = stores_from_settings(settings)
     pipeline = stores.events
     pipeline.relay.options.progress = say
     chosen = build_consumers(stores) if consumers else []
@@ -53,11 +48,13 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     sweeper = StorySweeper(stores, settings.story_sweep_seconds)
+    envelope_sweeper = messaging_sweeper(settings, stores)
     dispatcher = build_dispatcher(settings, stores) if consumers else None
     try:
         await stores.prepare()
         await pipeline.start(relay=relay, consumers=chosen)
         sweeper.start()
+        envelope_sweeper.start()
         if dispatcher is not None:
             dispatcher.start()
         say(f"push/email dispatch {'on' if dispatcher else 'off (no credentials)'}")
@@ -66,6 +63,7 @@ async def run_worker(settings: Settings, relay: bool = True, consumers: bool = T
     finally:
         say("stopping")
         await sweeper.stop()
+        await envelope_sweeper.stop()
         if dispatcher is not None:
             await dispatcher.stop()
         await stores.close()

@@ -24,10 +24,22 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
+from datasources.cache import UNREACHABLE
+
 log = logging.getLogger("entativa.realtime")
 
 Handler = Callable[[str, bytes], None]
 """Called with (topic, message) for each message on a subscribed topic."""
+
+INTERRUPTED = b'{"kind":"interrupted"}'
+"""Delivered on every subscribed topic when the broker lost its server: messages
+published meanwhile are lost, so listeners end what cannot tolerate a gap (the hub
+ends live subscriptions with an error; clients subscribe again, replaying durable
+streams from their cursor). Issue 9: realtime reports a clear error on a Redis outage."""
+
+
+class BrokerUnavailable(Exception):
+    """The broker's server cannot be reached (publish or subscribe failed)."""
 
 
 class Listening(Protocol):
@@ -49,6 +61,9 @@ class Broker(Protocol):
 
     async def close(self) -> None:
         """Stop delivering and disconnect; idempotent."""
+
+    async def ping(self) -> None:
+        """Raise when the broker cannot be reached (readiness, server/observability.py)."""
 
 
 class _Interest:
@@ -79,6 +94,11 @@ class _Interest:
                 del self.handlers[topic]
                 gone.append(topic)
         return gone
+
+    def interrupt(self) -> None:
+        """Tell every handler of every topic that messages may have been lost."""
+        for topic in list(self.handlers):
+            self.deliver(topic, INTERRUPTED)
 
     def deliver(self, topic: str, message: bytes) -> None:
         for handler in list(self.handlers.get(topic, {}).values()):
@@ -118,6 +138,9 @@ class InProcessBroker:
     async def close(self) -> None:
         self._interest.handlers.clear()
 
+    async def ping(self) -> None:
+        return None
+
 
 class RedisBroker:
     """Redis pub/sub: one connection per process for every topic it listens to.
@@ -138,16 +161,27 @@ class RedisBroker:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._interrupted = False  # told the handlers of this outage already
 
     async def publish(self, topic: str, message: bytes) -> None:
-        await self.client.publish(self.prefix + topic, message)
+        try:
+            await self.client.publish(self.prefix + topic, message)
+        except UNREACHABLE as error:
+            raise BrokerUnavailable(f"Redis: {error!r}") from error
+
+    async def ping(self) -> None:
+        await self.client.ping()
 
     async def subscribe(self, topics: Iterable[str], handler: Handler) -> Listening:
         key, chosen, new = self._interest.add(topics, handler)
-        async with self._lock:
-            await self._start()
-            if new:
-                await self._pubsub.subscribe(*(self.prefix + topic for topic in new))
+        try:
+            async with self._lock:
+                await self._start()
+                if new:
+                    await self._pubsub.subscribe(*(self.prefix + topic for topic in new))
+        except UNREACHABLE as error:  # not registered: the caller reports it
+            self._interest.remove(key, chosen)
+            raise BrokerUnavailable(f"Redis: {error!r}") from error
         return _Listening(self, key, chosen)
 
     async def _unsubscribe(self, key: int, topics: list[str]) -> None:
@@ -157,11 +191,15 @@ class RedisBroker:
                 # Subscribed again meanwhile? Then the channel must stay.
                 still_gone = [t for t in gone if t not in self._interest.handlers]
                 if still_gone:
-                    await self._pubsub.unsubscribe(*(self.prefix + t for t in still_gone))
+                    # Redis gone: nothing to undo there (a channel resubscribed on
+                    # reconnect finds no handler and its messages are dropped).
+                    with contextlib.suppress(*UNREACHABLE):
+                        await self._pubsub.unsubscribe(*(self.prefix + t for t in still_gone))
 
     async def _start(self) -> None:
         if self._reader is None:
             await self._pubsub.subscribe(self.prefix + "~control")
+            self._interrupted = False
             self._reader = asyncio.create_task(self._read(), name="realtime-redis-reader")
 
     async def _read(self) -> None:
@@ -169,6 +207,7 @@ class RedisBroker:
         while not self._closed:
             try:
                 async for message in self._pubsub.listen():
+                    self._interrupted = False  # connected (again): resubscribed
                     if message["type"] == "message":
                         topic = message["channel"].decode()[skip:]
                         self._interest.deliver(topic, message["data"])
@@ -178,6 +217,9 @@ class RedisBroker:
                 if self._closed:
                     return
                 log.warning("realtime broker lost Redis (%r); retrying", error)
+                if not self._interrupted:  # once per outage
+                    self._interrupted = True
+                    self._interest.interrupt()
                 await asyncio.sleep(self.RETRY_SECONDS)
 
     async def close(self) -> None:

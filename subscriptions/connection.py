@@ -149,6 +149,11 @@ class Connection:
     def send_json(self, message: dict[str, Any]) -> None:
         self.push(json.dumps(message, separators=(",", ":")))
 
+    @property
+    def backlog_full(self) -> bool:
+        """Half the outgoing queue is waiting: a replaying stream pauses (resumable.py)."""
+        return len(self._queue) >= self.realtime.settings.ws_queue_size // 2
+
     def push_next(self, sub: Sub, payload: str) -> None:
         self.push(sub.frame_prefix + payload + "}")
 

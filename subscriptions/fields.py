@@ -5,9 +5,12 @@ domain's Subscription class, built with `subscriptions.live.stream`)."""
 
 from __future__ import annotations
 
+from subscriptions.calls import CallSignals
 from subscriptions.live import LiveField
+from subscriptions.messaging import Envelopes
 from subscriptions.notifications import NotificationReceived, UnreadNotificationCount
 from subscriptions.posts import CommentAdded, PostLikeCount
+from subscriptions.typing_presence import PresenceField, Typing
 
 LIVE_FIELDS: dict[str, LiveField] = {
     field.name: field
@@ -16,5 +19,9 @@ LIVE_FIELDS: dict[str, LiveField] = {
         PostLikeCount(),
         NotificationReceived(),
         UnreadNotificationCount(),
+        Typing(),
+        PresenceField(),
+        CallSignals(),
+        Envelopes(),
     )
 }

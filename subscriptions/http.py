@@ -108,6 +108,11 @@ class HttpStream:
     def next_prefix(self, op_id: str) -> str:
         return ""
 
+    @property
+    def backlog_full(self) -> bool:
+        """Half the outgoing queue is waiting: a replaying stream pauses (resumable.py)."""
+        return len(self._queue) >= self.realtime.settings.ws_queue_size // 2
+
     def push_next(self, sub: Any, payload: str) -> None:
         if self.mode == SSE:
             self._push(f"event: next\ndata: {payload}\n\n".encode())

@@ -35,14 +35,30 @@ from graphql.execution import Executor, execute_subscription_event
 from resolvers.context import Context, Viewer
 from resolvers.errors import ApiError, Forbidden
 from server.masking import Origin, client_errors
-from subscriptions.broker import Broker, Listening
+from subscriptions.broker import INTERRUPTED, Broker, BrokerUnavailable, Listening
 from subscriptions.documents import Prepared
 from subscriptions.live import SKIP, LiveField, is_access_change
+from subscriptions.resumable import ResumableRun, is_resumable
 from subscriptions.topics import decode
 
 log = logging.getLogger("entativa.realtime")
 
 LOST_ACCESS = "you can no longer see what this subscription is about"
+
+
+class RealtimeUnavailable(ApiError):
+    """The realtime broker (Redis) cannot be reached: live updates would be missed.
+
+    The contract has no "unavailable" code, so INTERNAL_SERVER_ERROR with a clear
+    message and `retryable: true`; the client subscribes again later (durable
+    streams resume from their cursor, subscriptions/resume.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "realtime updates are unavailable (the broker cannot be reached); "
+            "subscribe again in a moment",
+            retryable=True,
+        )
 
 
 class Peer(Protocol):
@@ -101,12 +117,16 @@ class Hub:
         self._listening: dict[str, Listening] = {}
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._runs: dict[Sub, ResumableRun] = {}  # resumable fields' own streams
         self.executions = 0  # selection executions (tests and the bench read it)
 
     # ── subscriptions ───────────────────────────────────────────────────
 
     async def add(self, sub: Sub) -> None:
         self._start()
+        run = ResumableRun(self, sub) if is_resumable(sub.field) else None
+        if run is not None:  # its live buffer listens before the topics are subscribed
+            self._runs[sub] = run
         new = []
         for topic in sub.topics:
             subs = self.by_topic.setdefault(topic, set())
@@ -114,9 +134,18 @@ class Hub:
                 new.append(topic)
             subs.add(sub)
         for topic in new:
-            self._listening[topic] = await self.broker.subscribe([topic], self._receive)
+            try:
+                self._listening[topic] = await self.broker.subscribe([topic], self._receive)
+            except BrokerUnavailable as error:
+                await self.remove(sub)
+                raise RealtimeUnavailable() from error
+        if run is not None:
+            run.start()  # replay, then live from the buffer
 
     async def remove(self, sub: Sub) -> None:
+        run = self._runs.pop(sub, None)
+        if run is not None:
+            await run.stop()
         for topic in sub.topics:
             subs = self.by_topic.get(topic)
             if subs is None:
@@ -138,6 +167,9 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        for run in list(self._runs.values()):
+            await run.stop()
+        self._runs.clear()
         for listening in list(self._listening.values()):
             with contextlib.suppress(Exception):
                 await listening.close()
@@ -161,6 +193,11 @@ class Hub:
         subs = self.by_topic.get(topic)
         if not subs:
             return
+        if data == INTERRUPTED:  # the broker lost its server: events may be missed
+            for sub in list(subs):
+                await self.remove(sub)
+                sub.peer.end(sub, [RealtimeUnavailable()])
+            return
         message = decode(data)
         if is_access_change(message):
             # A viewer's relationships changed (their block list may have too), or
@@ -170,6 +207,10 @@ class Hub:
         groups: dict[tuple[Any, ...], list[Sub]] = defaultdict(list)
         for sub in subs:
             if sub.field.handles(message):
+                run = self._runs.get(sub)
+                if run is not None:  # a resumable stream reads its own log
+                    run.push(message)
+                    continue
                 key = (sub.field.name, sub.peer.platform, *sub.prepared.key)
                 groups[key].append(sub)
         for group in groups.values():

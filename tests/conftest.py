@@ -89,6 +89,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         media_dir=tmp_path / "media",
         story_sweep_seconds=0,  # tests sweep when they choose (resolvers/stories/sweeper.py)
+        messaging_sweep_seconds=0,  # likewise (resolvers/messaging/sweeper.py)
     )
 
 
@@ -277,3 +278,8 @@ def sql_counter(app: Any) -> Iterator[list[str]]:
     event.listen(engine, "before_cursor_execute", record)
     yield statements
     event.remove(engine, "before_cursor_execute", record)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # tests/test_scale_out.py, tests/test_faults.py: private servers and processes.
+    config.addinivalue_line("markers", "cluster: starts its own servers and processes")

@@ -39,6 +39,8 @@ from graphql import GraphQLObjectType
 from schema.supergraph import is_federation_type, supergraph
 from tests.conftest import Account, GraphQLClient, Result, create_users
 from tests.events_support import consumers_settled
+from tests.messaging_realtime_support import conversation
+from tests.messaging_support import register_device
 from tests.posts_helpers import ADD_COMMENT, create_post, mark
 from tests.realtime_support import Socket, live_server, open_socket
 from tests.stories_support import ADD_CLOSE, BLOCK, FOLLOW, SEEN, create_story, placed, run
@@ -196,7 +198,86 @@ RESPONSES = (
     "stickers { ... on QuestionSticker { responses { totalCount edges { node { text } } } } }"
 )
 
+# Presence (resolvers/messaging/presence.py): self, mutual followers and friends only
+# (tests/test_messaging_presence.py has the full table, one-way followers included).
+PRESENCE_VISIBLE = row(default=H, owner=A, friend=A)
+# A conversation's calls and signals: its members only (owner and friend here).
+MEMBERS_ONLY = row(default=H, owner=A, friend=A)
+START_CALL = "mutation($i: StartCallInput!) { startCall(input: $i) { id } }"
+SEND_MESSAGE = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { conversationId } }"
+
+
+def message_to_owner(world: dict[str, Any], client_message_id: str) -> dict[str, Any]:
+    """The friend's message to the owner's only device, in their conversation."""
+    owner = world["accounts"]["owner"]
+    envelope = {
+        "recipientId": owner.id,
+        "recipientDeviceId": 1,
+        "recipientRegistrationId": world["owner registration"],
+        "type": "CIPHERTEXT",
+        "content": "Y2lwaGVydGV4dA==",
+    }
+    return {
+        "clientMessageId": client_message_id,
+        "senderDeviceId": 1,
+        "conversationId": world["chat"],
+        "envelopes": [envelope],
+    }
+
+CALL_INPUT = {"kind": "AUDIO", "senderDeviceId": 1, "offer": "b2ZmZXI="}
+
 PROBES = [
+    # first: presence lasts 45 s without a heartbeat, and the world just set it
+    Probe(
+        "User.isOnline / User.lastSeenAt",
+        by_node(ON_OWNER.format("isOnline lastSeenAt")),
+        lambda result, world: (
+            A if dig(result.data, "node.isOnline") and dig(result.data, "node.lastSeenAt") else H
+        ),
+        PRESENCE_VISIBLE,
+        of("owner"),
+    ),
+    # Conversations and their queues: members only; a device's queue: its owner only.
+    node_probe(
+        "Conversation (node)",
+        "chat",
+        MEMBERS_ONLY,
+        "... on Conversation { kind members { id } readStates { readUpTo } unreadCount "
+        "lastActivityAt disappearingAfterSeconds name groupId epoch }",
+    ),
+    Probe(
+        "Query.conversation",
+        "query($id: ID!) { conversation(id: $id) { id members { id } unreadCount } }",
+        present("conversation"),
+        row(default=H, owner=A, friend=A, signed_out=U),
+        of("chat"),
+    ),
+    Probe(
+        "Query.conversations",
+        "query { conversations(first: 50) { totalCount edges { node { id } } } }",
+        holds("conversations", "chat"),
+        row(default=H, owner=A, friend=A, signed_out=U),
+    ),
+    own_probe(
+        "Query.pendingEnvelopes",
+        "query { pendingEnvelopes(deviceId: 1) { totalCount edges { node { id content "
+        "senderId sequence } } } }",
+        "pendingEnvelopes",
+        "envelope",
+    ),
+    node_probe("Envelope (node)", "envelope", OWNER_ONLY, "... on Envelope { content sequence }"),
+    own_probe(
+        "Query.messagingDevices",
+        "query { messagingDevices { deviceId name registrationId } }",
+        "messagingDevices",
+        "device name",
+    ),
+    node_probe(
+        "Call (node)",
+        "call",
+        MEMBERS_ONLY,
+        "... on Call { kind conversationId caller { id } startedAt endedAt }",
+    ),
     # users: a private account's lists; the relationship as each viewer sees it
     user_probe("followers", CONNECTIONS),
     user_probe("following", CONNECTIONS),
@@ -480,6 +561,9 @@ PRIVATE_FIELDS: dict[str, tuple[str, ...]] = {
         "StoryReply (node)",
         "NotificationGroup (node)",
         "PushDevice (node)",
+        "Call (node)",
+        "Conversation (node)",
+        "Envelope (node)",
     ),
     "Query.search": ("Query.search (PRIVATE post)", "Query.search (FOLLOWERS post)"),
     "Query.take": ("Query.take",),
@@ -502,6 +586,30 @@ PRIVATE_FIELDS: dict[str, tuple[str, ...]] = {
     "Query.pushDevices": ("Query.pushDevices",),
     "PushDevice.name": ("PushDevice (node)", "Query.pushDevices"),
     "Query.searchHistory": ("Query.searchHistory",),
+    "Query.conversation": ("Query.conversation",),
+    "Query.conversations": ("Query.conversations",),
+    **{
+        f"Conversation.{field}": ("Conversation (node)", "Query.conversation")
+        for field in "id kind members readStates unreadCount lastActivityAt "
+        "disappearingAfterSeconds name groupId epoch".split()
+    },
+    "Query.pendingEnvelopes": ("Query.pendingEnvelopes",),
+    **{
+        f"Envelope.{field}": ("Envelope (node)", "Query.pendingEnvelopes")
+        for field in "id sequence type senderId senderDeviceId conversationId content "
+        "serverTimestamp expiresAt".split()
+    },
+    "Query.messagingDevices": ("Query.messagingDevices",),
+    **{
+        f"MessagingDevice.{field}": ("Query.messagingDevices",)
+        for field in "deviceId registrationId name createdAt lastSeenAt".split()
+    },
+    "User.isOnline": ("User.isOnline / User.lastSeenAt",),
+    "User.lastSeenAt": ("User.isOnline / User.lastSeenAt",),
+    **{
+        f"Call.{field}": ("Call (node)",)
+        for field in "id kind conversationId caller startedAt endedAt".split()
+    },
 }
 
 # Subscriptions, over a real websocket (each kind subscribes to all four, then one
@@ -518,6 +626,22 @@ LIVE: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "notificationReceived": ("subscription { notificationReceived { id summary } }", OWN),
     "unreadNotificationCount": ("subscription { unreadNotificationCount }", OWN),
+    # The friend types in the owner's conversation with them; the owner goes AWAY;
+    # the owner calls the friend (an OFFER to the friend's device 1 only).
+    "typing": (
+        "subscription($c: ID!) { typing(conversationId: $c) { isTyping user { id } } }",
+        row(default=H, owner=A, friend=A, signed_out=U),
+    ),
+    "presence": (
+        "subscription($u: [ID!]!) { presence(userIds: $u) { status user { id } } }",
+        row(default=H, owner=A, friend=A, signed_out=U),
+    ),
+    "callSignals": (
+        "subscription($d: Int!) { callSignals(deviceId: $d) { type fromUser { id } payload } }",
+        row(default=H, friend=A, signed_out=U),  # never echoed to the caller's device
+    ),
+    # The friend sends the owner a message: the owner's device 1 queue only.
+    "envelopes": ("subscription($d: Int!) { envelopes(deviceId: $d) { sequence content } }", OWN),
 }
 PRIVATE_FIELDS |= {f"Subscription.{name}": (f"Subscription.{name}",) for name in LIVE}
 
@@ -528,6 +652,32 @@ def fields(names: str) -> set[str]:
 
 # Everything else, by type, with the reason it needs no probe of its own.
 PUBLIC_FIELDS: dict[str, set[str]] = {
+    # The key directory hands out public keys and opaque key packages by design; a
+    # block either way or another platform is NOT_FOUND (tests/test_messaging_keys.py).
+    "PreKeyBundle": fields(
+        "userId deviceId registrationId identityKey signedPreKey oneTimePreKey kemPreKey"
+    ),
+    "SignedPreKey": fields("keyId publicKey signature"),
+    "OneTimePreKey": fields("keyId publicKey"),
+    "ClaimedKeyPackage": fields("userId deviceId keyPackage"),
+    # Returned only by the viewer's own mutations / about the viewer's own device (no
+    # user argument: it cannot name anyone else's; tests/test_messaging_keys.py).
+    "PreKeyStatus": fields("deviceId oneTimePreKeyCount signedPreKeyId kemPreKeyId"),
+    "SendMessageResult": fields("conversationId serverTimestamp deliveredDeviceCount duplicate"),
+    # Reached only through a conversation the viewer is a member of (audited above).
+    "ReadState": fields("user readUpTo"),
+    "ConversationConnection": fields("edges pageInfo totalCount"),
+    "ConversationEdge": fields("cursor node"),
+    "EnvelopeConnection": fields("edges pageInfo totalCount"),
+    "EnvelopeEdge": fields("cursor node"),
+    # Events of the messaging subscriptions, reached only through them (audited in
+    # LIVE: typing and callSignals members only, presence by the presence rule).
+    "TypingEvent": fields("conversationId user isTyping at"),
+    "PresenceEvent": fields("user status lastSeenAt"),
+    "CallSignal": fields("callId type fromUser fromDeviceId payload at"),
+    # Returned only to its uploader, by uploadEncryptedAttachment: the id is the
+    # capability (256 random bits); the bytes are ciphertext (server/attachment_routes.py).
+    "EncryptedAttachment": fields("id sizeBytes url expiresAt"),
     # The basic profile and the counts stay visible to everyone (users/policy.py);
     # the User is reached only when the profile itself may be seen (a block: NOT_FOUND).
     "User": fields(
@@ -537,7 +687,7 @@ PUBLIC_FIELDS: dict[str, set[str]] = {
     # Discovery and public lookups: each applies its own policy per item (the item
     # then audited above: Query.post, Query.take, Query.story, User.*).
     "Query": fields(
-        "platform user suggestedUsers media feed explore comment takesFeed takeTrend "
+        "platform user suggestedUsers media feed explore comment takesFeed takeTrend preKeyStatus "
         "trendingTakeTrends takeTemplates storyTray autocomplete hashtag trendingHashtags "
         "_service _entities"
     ),
@@ -646,7 +796,12 @@ WRITE_FIELDS = fields(
     "recordStoryNavigation respondToSticker replyToStory createHighlight addToHighlight "
     "removeFromHighlight deleteHighlight addCloseFriend removeCloseFriend "
     "markNotificationsRead updateNotificationPreferences registerPushDevice "
-    "unregisterPushDevice clearSearchHistory"
+    "unregisterPushDevice clearSearchHistory "
+    "setTyping setPresence startCall sendCallSignal uploadEncryptedAttachment "
+    "registerMessagingDevice removeMessagingDevice uploadPreKeys claimPreKeyBundles "
+    "publishKeyPackages claimKeyPackages sendMessage acknowledgeEnvelopes "
+    "markConversationRead setDisappearingMessages createGroup commitToGroup "
+    "sendGroupMessage leaveGroup"
 )
 
 
@@ -742,6 +897,19 @@ async def world(app: Any, gql: GraphQLClient) -> dict[str, Any]:
     highlight = 'mutation($s: [ID!]!) { createHighlight(input: {title: "h", storyIds: $s}) { id } }'
     await run(gql, highlight, owner, s=[found["story EVERYONE"], found["story CLOSE_FRIENDS"]])
     await run(gql, BLOCK, owner, u=accounts["blocked"].id)
+    # messaging: a DIRECT conversation of the owner and the friend (devices 1), a call
+    # in it, and the owner online (last: presence lasts 45 s without a heartbeat)
+    owner_device = await register_device(gql, owner.token, device_name="owner-phone")
+    found["device name"] = "owner-phone"
+    found["owner registration"] = owner_device.registration_id
+    await register_device(gql, accounts["friend"].token)
+    found["chat"] = await conversation(app, [owner, accounts["friend"]])
+    found["accounts"] = accounts
+    await run(gql, SEND_MESSAGE, accounts["friend"], i=message_to_owner(found, "audit-1"))
+    queue = "query { pendingEnvelopes(deviceId: 1) { edges { node { id } } } }"
+    found["envelope"] = (await run(gql, queue, owner))["pendingEnvelopes"]["edges"][0]["node"]["id"]
+    call = await run(gql, START_CALL, owner, i={**CALL_INPUT, "conversationId": found["chat"]})
+    found["call"] = call["startCall"]["id"]
 
     device = (
         'mutation { registerPushDevice(input: {provider: FCM, token: "t-owner", '
@@ -761,6 +929,7 @@ async def world(app: Any, gql: GraphQLClient) -> dict[str, Any]:
     groups = await run(gql, "query { notifications(first: 1) { edges { node { id } } } }", owner)
     found["group"] = groups["notifications"]["edges"][0]["node"]["id"]
     found["accounts"] = accounts
+    await run(gql, "mutation { setPresence(status: ONLINE) }", owner)
     return found
 
 
@@ -823,6 +992,17 @@ async def drain(sock: Socket, awaited: frozenset[str] = frozenset()) -> list[dic
             return messages
 
 
+def live_variables(query: str, setup: dict[str, Any]) -> dict[str, Any]:
+    """The variables of a LIVE subscription, by the ones its query declares."""
+    given = {
+        "$p": ("p", setup["post FOLLOWERS"]),
+        "$c": ("c", setup["chat"]),
+        "$u": ("u", [setup["owner"]]),
+        "$d": ("d", 1),
+    }
+    return dict(pair for marker, pair in given.items() if marker in query)
+
+
 async def live_outcomes(
     app: Any, gql: GraphQLClient, setup: dict[str, Any]
 ) -> dict[str, dict[str, str]]:
@@ -837,12 +1017,18 @@ async def live_outcomes(
             platform = viewer.platform if viewer else "socialink"
             sock = await open_socket(address, viewer.token if viewer else None, platform=platform)
             for name, (query, _expected) in LIVE.items():
-                await sock.subscribe(name, query, {"p": post} if "$p" in query else {})
+                await sock.subscribe(name, query, live_variables(query, setup))
             sockets[kind] = sock
         # Refusals come at once; what a subscription sends on its own start is not news.
         before = dict(zip(KINDS, await asyncio.gather(*map(drain, sockets.values())), strict=True))
         await run(gql, mark("likePost"), follower, id=post)
         await run(gql, ADD_COMMENT, owner, input={"postId": post, "body": "live"})
+        friend, chat = setup["accounts"]["friend"], setup["chat"]
+        typing = "mutation($c: ID!) { setTyping(conversationId: $c, isTyping: true) }"
+        await run(gql, typing, friend, c=chat)
+        await run(gql, "mutation { setPresence(status: AWAY) }", owner)
+        await run(gql, START_CALL, owner, i={**CALL_INPUT, "conversationId": chat})
+        await run(gql, SEND_MESSAGE, friend, i=message_to_owner(setup, "audit-live"))
         await consumers_settled(app)
         # First until the deliveries that must come came, then the others: a delivery
         # that must not come would have come by then too.

@@ -14,17 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -41,10 +34,7 @@ from schema.supergraph import api_definitions, print_definitions, print_supergra
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import GraphQLClient, create_users, insert_media, sign_up
-from tests.services import services_required
-
-ROOT = Path(__file__).resolve().parent.parent
-INTEROP = ROOT / "tests" / "interop"
+from tests.deployment_support import INTEROP, Deployment, environment, interop_node, launch
 
 ENTITIES = """
 query($reps: [_Any!]!) {
@@ -408,6 +398,28 @@ async def test_node_owner_resolves_node_representations(toy: Federation) -> None
     }
 
 
+Thing = Annotated[Person | Note, strawberry.union("Thing")]
+
+
+@strawberry.type
+class ThingsQuery:
+    @strawberry.field
+    def things(self) -> list[Thing]:
+        return [Person(id=strawberry.ID(encode_id("Person", 1)), name="Ada")]
+
+
+async def test_a_union_of_types_owned_elsewhere_resolves_full_objects() -> None:
+    """A subgraph returning another domain's object (search hits: posts, users) in a
+    union, where that type is only a stub: the object resolves to the stub's type."""
+    query = strawberry.tools.merge_types("Query", (PeopleQuery, NodeQuery, NotesQuery, ThingsQuery))
+    monolith = strawberry.federation.Schema(query=query, types=[Person, Note])
+    domains = {**TOY_DOMAINS, "finder": Domain("finder", queries=(ThingsQuery,))}
+    things = Federation(monolith, domains).schema("finder")
+    found = await things.execute("{ things { __typename ... on Person { id } } }")
+    assert found.errors is None
+    assert found.data == {"things": [{"__typename": "Person", "id": encode_id("Person", 1)}]}
+
+
 async def test_interface_object_subgraph_returns_node_stubs(toy: Federation) -> None:
     finder = toy.schema("finder")
     found = await finder.execute(
@@ -457,22 +469,6 @@ def _monolith() -> strawberry.Schema:
 # ───────────────────────── interop: Apollo composition and gateway ─────────────────────────
 
 
-def interop_node() -> str:
-    """The node binary, with tests/interop's packages installed; skip (fail in CI) otherwise."""
-    node = shutil.which("node")
-    missing = None
-    if node is None:
-        missing = "node is not installed (Node.js 20+)"
-    elif not (INTEROP / "node_modules" / "@apollo" / "composition").is_dir():
-        missing = "tests/interop/node_modules is missing (run `npm ci` in tests/interop)"
-    if missing is None:
-        assert node is not None
-        return node
-    if services_required():
-        pytest.fail(missing + " and ENTATIVA_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(missing)
-
-
 def compose(node: str, sdls: dict[str, str]) -> str:
     """The API schema composed by @apollo/composition; fails with its errors."""
     result = subprocess.run(
@@ -515,66 +511,6 @@ def test_composition_errors_fail_the_compose_script() -> None:
     assert "composition error" in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Service:
-    name: str
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-def entativa_command() -> list[str]:
-    script = Path(sys.executable).with_name("entativa")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
-
-
-def start(name: str, command: list[str], url: str, env: dict[str, str], logs: Path) -> Service:
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Service(name, process, url, log)
-
-
-def wait_ready(service: Service, timeout: float = 60.0) -> None:
-    """Until `{ __typename }` answers; fails with the process output when it dies or hangs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            pytest.fail(
-                f"{service.name} exited ({service.process.returncode}):\n{service.output()}"
-            )
-        try:
-            response = httpx.post(service.url, json={"query": "{ __typename }"}, timeout=2)
-            if response.status_code == 200 and response.json().get("data"):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{service.name} was not ready after {timeout}s:\n{service.output()}")
-
-
-def stop(services: list[Service]) -> None:
-    for service in services:
-        if service.process.poll() is None:
-            service.process.terminate()
-    for service in services:
-        try:
-            service.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait(timeout=10)
-
-
 async def seed(database_url: str) -> dict[str, str]:
     """alice with a MediaRow as avatar, written straight through the store and table."""
     from datasources.media.tables import MediaRow
@@ -607,13 +543,6 @@ async def seed(database_url: str) -> dict[str, str]:
         await stores.close()
 
 
-@dataclass
-class Deployment:
-    gateway: str
-    monolith: str
-    ids: dict[str, str]
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """users and media subgraphs as processes, a gateway before them, and the monolith."""
@@ -621,32 +550,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     root = tmp_path_factory.mktemp("federation")
     database_url = f"sqlite+aiosqlite:///{root / 'entativa.db'}"
     ids = asyncio.run(seed(database_url))
-    env = {
-        **os.environ,
-        "ENTATIVA_DATABASE_URL": database_url,
-        "ENTATIVA_DATA_DIR": str(root / "data"),
-        "ENTATIVA_SECRET_KEY": "interop-secret-key-that-is-long-enough-for-hs256",
-        "ENTATIVA_LOG_LEVEL": "WARNING",
-    }
-    services: list[Service] = []
-    try:
-        for name in ("users", "media", "monolith"):
-            port = free_port()
-            subgraph = [] if name == "monolith" else ["--subgraph", name]
-            command = [*entativa_command(), "serve", *subgraph, "--no-demo", "--port", str(port)]
-            url = f"http://127.0.0.1:{port}/socialink/graphql"
-            services.append(start(name, command, url, env, root))
-        for service in services:
-            wait_ready(service)
-        port = free_port()
-        subgraphs = [a for s in services[:2] for a in ("--subgraph", f"{s.name}={s.url}")]
-        command = [node, str(INTEROP / "gateway.mjs"), "--port", str(port), *subgraphs]
-        gateway = start("gateway", command, f"http://127.0.0.1:{port}/", env, root)
-        services.append(gateway)
-        wait_ready(gateway)
-        yield Deployment(gateway.url, services[2].url, ids)
-    finally:
-        stop(services)
+    env = environment(
+        database_url=database_url,
+        data_dir=str(root / "data"),
+        secret_key="interop-secret-key-that-is-long-enough-for-hs256",
+        log_level="WARNING",
+    )
+    with launch(node, env, root, ("users", "media")) as running:
+        running.ids = ids
+        yield running
 
 
 def post(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -668,7 +580,7 @@ query($media: ID!, $user: ID!) {
 def test_gateway_answers_a_query_across_subgraphs_like_the_monolith(deployment: Deployment) -> None:
     variables = {"media": deployment.ids["media"], "user": deployment.ids["user"]}
     through_gateway = post(deployment.gateway, CROSSING, variables)
-    from_monolith = post(deployment.monolith, CROSSING, variables)
+    from_monolith = post(deployment.url("monolith"), CROSSING, variables)
     assert "errors" not in from_monolith, from_monolith
     assert through_gateway == from_monolith
     assert from_monolith["data"]["user"]["avatar"]["owner"] == {"username": "alice"}
@@ -684,6 +596,6 @@ def test_gateway_and_monolith_agree_on_missing_objects(deployment: Deployment) -
     }"""
     variables = {"user": encode_id("User", 999_999), "media": encode_id("Media", 999_999)}
     through_gateway = post(deployment.gateway, query, variables)
-    from_monolith = post(deployment.monolith, query, variables)
+    from_monolith = post(deployment.url("monolith"), query, variables)
     assert from_monolith["data"] == {"user": None, "someone": None, "something": None}
     assert through_gateway["data"] == from_monolith["data"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Sequence
 
-from strawberry.dataloader import DataLoader
+import pytest
 
-from datasources.loading import MaybeAwaitable, loaded, resolved, then
+from datasources.loading import DataLoader, MaybeAwaitable, loaded, resolved, then
 
 
 async def test_loaded_is_a_plain_value_once_the_batch_ran_and_awaitable_before() -> None:
@@ -38,3 +39,27 @@ async def test_then_converts_values_now_and_awaitables_later() -> None:
     later: MaybeAwaitable[int] = then(pending, lambda n: n * 10)
     assert all(inspect.isawaitable(pending) for pending in (later,))
     assert await resolved(later) == 30
+
+
+async def test_a_cancelled_field_does_not_cancel_the_load_others_wait_for() -> None:
+    """graphql-core cancels the siblings of a failed field; another field awaiting
+    the same key (the story tray and a user's stories) must still get its value."""
+    release = asyncio.Event()
+
+    async def load(keys: Sequence[int]) -> list[str]:
+        await release.wait()
+        return [f"v{key}" for key in keys]
+
+    loader = DataLoader[int, str](load)
+
+    async def field() -> str:
+        return await loader.load(1)
+
+    cancelled, kept = asyncio.create_task(field()), asyncio.create_task(field())
+    await asyncio.sleep(0)  # both wait on the batch
+    cancelled.cancel()
+    release.set()
+    assert await kept == "v1"
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert await loader.load(1) == "v1"  # cached, not a cancelled future

@@ -329,7 +329,7 @@ async def test_readyz_is_503_when_redis_is_unreachable(client_for: Make) -> None
     response = await gql.http.get("/readyz")
     body = response.json()
     assert response.status_code == 503
-    assert body["failed"] == ["cache"]
+    assert body["failed"] == ["cache", "broker"]  # both use Redis
     assert body["checks"]["db"] == "ok"
 
 

@@ -61,6 +61,10 @@ class KafkaOptions:
     # How long the broker may hold a fetch waiting for records: bounds the delivery
     # latency when a broker answers a waiting fetch only at this deadline.
     fetch_max_wait_ms: int = 100
+    # How often consumers refresh topic metadata. Short, so a member recovers soon
+    # after the broker lost its topics (an in-memory broker restarted, a rebuilt
+    # cluster: commits fail as "unknown topic" until the next refresh; issue 9).
+    metadata_max_age_ms: int = 5_000
     join_timeout_seconds: float = 30.0
 
 
@@ -90,6 +94,14 @@ class KafkaBus:
         self._started = True
         for consumer in self._consumers:
             consumer.start()
+
+    async def ping(self) -> None:
+        """Raise BusUnavailable when no broker answers a metadata request (readiness)."""
+        try:
+            producer = await self._ready_producer()
+            await producer.client.fetch_all_metadata()
+        except (KafkaError, OSError) as error:
+            raise BusUnavailable(f"Kafka at {self.options.bootstrap}: {error!r}") from error
 
     async def stop(self) -> None:
         self._started = False
@@ -133,7 +145,15 @@ class KafkaBus:
             await self.ensure_topics({topic for topic, _ in named})
             await asyncio.gather(*await self._send_batches(producer, named))
         except (KafkaError, OSError) as error:
+            self._forget_topics()
             raise BusUnavailable(f"Kafka at {self.options.bootstrap}: {error!r}") from error
+
+    def _forget_topics(self) -> None:
+        """After a failed publish, check the topics and their partitions again: the
+        broker may have come back without them (a rebuilt cluster, an in-memory broker),
+        and publishing to a topic that no longer exists would never succeed."""
+        self._known_topics.clear()
+        self._partition_ids.clear()
 
     async def _send_batches(
         self, producer: AIOKafkaProducer, named: list[tuple[str, Event]]
@@ -283,7 +303,7 @@ class _GroupConsumer:
                 session_timeout_ms=options.session_timeout_ms,
                 heartbeat_interval_ms=options.heartbeat_interval_ms,
                 rebalance_timeout_ms=options.session_timeout_ms,
-                metadata_max_age_ms=30_000,
+                metadata_max_age_ms=options.metadata_max_age_ms,
                 fetch_max_wait_ms=options.fetch_max_wait_ms,
                 max_partition_fetch_bytes=options.max_partition_fetch_bytes,
                 **self.bus.client_options(),

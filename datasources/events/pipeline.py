@@ -99,9 +99,15 @@ class EventPipeline:
 
     async def stop(self) -> None:
         await self.relay.stop()
-        if self._started:
-            await self.bus.stop()
-            self._started = False
+        # Stopped even when never started: a readiness ping may have connected it.
+        await self.bus.stop()
+        self._started = False
+
+    async def ping(self) -> None:
+        """Raise when the bus cannot be reached (Kafka; the in-process bus always can)."""
+        ping = getattr(self.bus, "ping", None)
+        if ping is not None:
+            await ping()
 
     async def close(self) -> None:
         await self.stop()

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strawberry.dataloader import DataLoader
-
+from datasources.loading import DataLoader
 from datasources.media.store import MediaRecord, MediaStore
 
 

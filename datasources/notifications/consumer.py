@@ -211,6 +211,10 @@ class NotificationConsumer(EventConsumer):
         changes: list[Change] = []
         async with transaction(self.db) as session:
             claimed = await _claim_many(session, self.name, [event.id for event in wanted])
+            # Every user the batch will reference, locked at once in id order: locking
+            # them event by event (recipient of one, then of the next) would take them
+            # in no particular order and deadlock with a concurrent follow.
+            await share_users(session, _users_of([e for e in wanted if e.id in claimed]))
             run: list[Event] = []
             for event in wanted:
                 if event.id not in claimed:
@@ -393,6 +397,16 @@ async def _claim_many(session: AsyncSession, consumer: str, event_ids: list[str]
     # compiled once, and gathers what RETURNING gave (the rows really inserted).
     stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c.event_id)
     return set((await session.execute(stmt, rows)).scalars().all())
+
+
+def _users_of(events: Iterable[Event]) -> set[int]:
+    """The recipients and actors of the activities these events make."""
+    return {
+        user
+        for event in events
+        for activity in activities(event)
+        for user in (activity.recipient_id, activity.actor_id)
+    }
 
 
 def activities(event: Event) -> list[Activity]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strawberry.dataloader import DataLoader
-
+from datasources.loading import DataLoader
 from datasources.notifications.records import GroupRecord
 from datasources.notifications.store import NotificationStore
 

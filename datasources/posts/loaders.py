@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from strawberry.dataloader import DataLoader
-
-from datasources.loading import forget
+from datasources.loading import DataLoader, forget
 from datasources.media.store import MediaRecord
 from datasources.posts.records import (
     After,

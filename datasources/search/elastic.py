@@ -294,6 +294,9 @@ class ElasticSearchIndex:
         await self._es.indices.delete(index=f"{self.alias}-*", ignore_unavailable=True)
         self._ready, self._aside = False, None
 
+    async def ping(self) -> None:
+        await self._es.info()  # raises ConnectionError (ping() would only say False)
+
     async def close(self) -> None:
         await self._es.close()
 

@@ -56,8 +56,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, func, literal, select, tuple_
-from strawberry.dataloader import DataLoader
 
+from datasources.loading import DataLoader
 from datasources.posts.records import After, Slice, post_record
 from datasources.posts.store import COUNT_CAP
 from datasources.posts.tables import LocationRow, PostHashtagRow, PostRow

@@ -326,6 +326,11 @@ class TantivySearchIndex:
         path: Path = await asyncio.to_thread(self._locked, abort)
         await asyncio.to_thread(shutil.rmtree, path, True)
 
+    async def ping(self) -> None:
+        """The live index directory is still there (a volume unmounted or wiped is not)."""
+        if not self._live.path.is_dir():
+            raise FileNotFoundError(f"search index directory {self._live.path} is gone")
+
     async def close(self) -> None:
         """Commit pending writes; a rebuild still under way is dropped."""
 

@@ -12,9 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from strawberry.dataloader import DataLoader
-
-from datasources.loading import forget
+from datasources.loading import DataLoader, forget
 from datasources.stories.records import HighlightRecord, ResponseRecord, StoryRecord, Tally
 from datasources.stories.store import StoryStore
 

@@ -194,6 +194,10 @@ class MongoStoryStore:
         self._sequences = database["counters"]
 
     # ── setup ──────────────────────────────────────────────────────────
+    async def ping(self) -> None:
+        """Raise when the MongoDB server cannot be reached (readiness)."""
+        await self._database.command("ping")
+
     async def ensure_indexes(self) -> None:
         """Create the indexes (idempotent) and bring documents of an earlier version
         up to date: its TTL index on expiresAt is dropped (it would delete

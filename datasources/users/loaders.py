@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from strawberry.dataloader import DataLoader
-
-from datasources.loading import forget
+from datasources.loading import DataLoader, forget
 from datasources.users.graph import NO_RELATIONSHIP, RelationshipRecord
 from datasources.users.store import UserRecord, UserStore
 

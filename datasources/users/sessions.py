@@ -85,6 +85,17 @@ class SessionStore:
             session.add(_row(new_token_id, used.family_id, used.user_id, used.platform, expires_at))
         return True
 
+    async def family_revoked(self, platform: str, family_id: str) -> bool:
+        """Whether any refresh token of the family was revoked: the durable answer the
+        server asks while the cache that normally answers is unreachable."""
+        query = select(RefreshTokenRow.id).where(
+            RefreshTokenRow.platform == platform,
+            RefreshTokenRow.family_id == family_id,
+            RefreshTokenRow.revoked_at.is_not(None),
+        )
+        async with self.db.session() as session:
+            return (await session.execute(query.limit(1))).first() is not None
+
     async def revoke_family(self, platform: str, family_id: str) -> None:
         async with self.db.transaction() as session:
             await session.execute(

@@ -13,19 +13,16 @@ with a `story.countdown_ended` event.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from resolvers.periodic import Periodic
 from resolvers.stories.events import new_story_event, publish
 from resolvers.stories.media import release_media
 
 if TYPE_CHECKING:
     from datasources.registry import Stores
 
-log = logging.getLogger(__name__)
 
 PURGE_BATCH = 500
 
@@ -68,32 +65,15 @@ async def sweep_once(stores: Stores) -> Sweep:
     return Sweep(purged, media, len(due))
 
 
-class StorySweeper:
-    """`sweep_once` every `every_seconds` until stopped; a failed round is logged and
-    the next one tries again."""
+class StorySweeper(Periodic):
+    """`sweep_once` every `every_seconds` (resolvers/periodic.py)."""
+
+    name = "story sweep"
 
     def __init__(self, stores: Stores, every_seconds: float) -> None:
+        super().__init__(every_seconds)
         self.stores = stores
-        self.every_seconds = every_seconds
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None and self.every_seconds > 0:
-            self._task = asyncio.create_task(self._run(), name="story-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                sweep = await sweep_once(self.stores)
-                if sweep.purged or sweep.countdowns_ended:
-                    log.info("story sweep: %s", sweep)
-            except Exception:  # a store hiccup: try again next round
-                log.exception("story sweep failed; retrying in %.0fs", self.every_seconds)
-            await asyncio.sleep(self.every_seconds)
+    async def run_round(self) -> Sweep | None:
+        sweep = await sweep_once(self.stores)
+        return sweep if sweep.purged or sweep.countdowns_ended else None

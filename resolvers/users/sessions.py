@@ -19,6 +19,7 @@ the realtime broker.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Sequence
 
@@ -28,7 +29,10 @@ from datasources.users.sessions import RefreshTokenRecord
 from datasources.users.store import Credentials, UserRecord
 from resolvers.context import Context, IssuedSession
 from resolvers.errors import RateLimited, Unauthenticated
+from subscriptions.broker import BrokerUnavailable
 from subscriptions.topics import announce_revoked
+
+log = logging.getLogger("entativa.users")
 
 SIGN_IN_WINDOW_SECONDS = 60
 WRONG_CREDENTIALS = "login or password is incorrect"
@@ -53,7 +57,12 @@ async def revoke_family(context: Context, family_id: str) -> None:
     await context.stores.sessions.revoke_family(context.platform, family_id)
     ttl = context.settings.access_token_ttl_seconds + REVOCATION_MARGIN_SECONDS
     await context.stores.cache.set(revoked_family_key(family_id), "1", ttl)
-    await announce_revoked(context.stores.broker, family_id)  # close its open sockets
+    try:
+        await announce_revoked(context.stores.broker, family_id)  # close its open sockets
+    except BrokerUnavailable:  # Redis down: the sign-out stands (database, cache marks);
+        # sockets elsewhere are not closed now, but their subscriptions already ended
+        # with the outage and the revoked token is refused on reconnect.
+        log.warning("could not announce the revocation of family %s", family_id)
 
 
 # ── sign-in ──────────────────────────────────────────────────────────────────

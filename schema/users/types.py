@@ -15,6 +15,7 @@ from resolvers.ids import encode_id
 from resolvers.pagination import Page
 from resolvers.users import queries
 from schema.common import NO_CURSOR, Connection, Node, connection, given, node_selection
+from schema.messaging.user_fields import UserPresenceFields
 from schema.posts.user_fields import UserPostsFields
 from schema.posts.user_takes import UserTakesFields
 from schema.stories.user_fields import UserStoriesFields
@@ -55,7 +56,7 @@ class Relationship:
 
 
 @strawberry.federation.type(keys=["id"], name="User")
-class User(Node, UserPostsFields, UserTakesFields, UserStoriesFields):
+class User(Node, UserPostsFields, UserTakesFields, UserStoriesFields, UserPresenceFields):
     record: strawberry.Private[UserRecord]
 
     @strawberry.field

@@ -1,0 +1,252 @@
+"""SQL of the relay: a message's send transaction, the device queues' reads, purges.
+
+`send` is one transaction: the message row (whose unique `(sender_id,
+client_message_id)` turns a resend into a no-op, concurrent resends included:
+the loser's insert fails and it reads the winner's row), the DIRECT
+conversation on first message, the envelopes through `queue.enqueue` (dense
+per-device sequences) and the members' unread counters. The caller announces
+the envelopes on the broker after it returns (committed).
+
+Reads of a queue skip envelopes past their `expires_at` even before the sweeper
+(`purge`) deletes them, so an expired message is never handed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datasources.messaging.conversations import (
+    direct_conversation,
+    disappearing_seconds,
+    record_activity,
+)
+from datasources.messaging.members import device_ids
+from datasources.messaging.queue import EnvelopeRecord, OutgoingEnvelope, Sender, enqueue
+from datasources.messaging.records import SendResultRecord
+from datasources.messaging.tables import EnvelopeRow, MessageRow, MessagingDeviceRow
+from datasources.sql import Database
+
+E = EnvelopeRow
+
+
+def envelope_record(row: EnvelopeRow) -> EnvelopeRecord:
+    return EnvelopeRecord(
+        id=row.id,
+        platform=row.platform,
+        recipient_id=row.recipient_id,
+        recipient_device_id=row.recipient_device_id,
+        sequence=row.sequence,
+        type=row.type,
+        sender_id=row.sender_id,
+        sender_device_id=row.sender_device_id,
+        conversation_id=row.conversation_id,
+        message_id=row.message_id,
+        content=row.content,
+        server_timestamp=row.server_timestamp,
+        expires_at=row.expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message the resolver checked: who sends, where, what is really queued."""
+
+    sender: Sender
+    client_message_id: str
+    conversation_id: int | None  # None: the DIRECT conversation with `direct_with`
+    direct_with: int | None
+    envelopes: Sequence[OutgoingEnvelope]  # what is queued (drops already left out)
+    unread_for: Sequence[int]  # members that get one more unread
+    reported_count: int  # what the sender is told was delivered
+    expires_in_seconds: int | None
+
+
+@dataclass(frozen=True)
+class Sent:
+    result: SendResultRecord
+    records: list[EnvelopeRecord]  # to announce after the commit (none for a duplicate)
+
+
+class EnvelopeStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ── sending ─────────────────────────────────────────────────────────
+
+    async def devices(self, user_ids: Sequence[int]) -> dict[int, dict[int, int]]:
+        """Each user's devices: {user id: {device id: registration id}}."""
+        async with self.db.session() as session:
+            return await device_ids(session, user_ids)
+
+    async def sent_before(self, sender_id: int, client_message_id: str) -> SendResultRecord | None:
+        """What a message with this client id already sent, as a duplicate's answer."""
+        async with self.db.session() as session:
+            return await _sent_before(session, sender_id, client_message_id)
+
+    async def send(self, outgoing: Outgoing, now: datetime) -> Sent:
+        try:
+            async with self.db.transaction() as session:
+                return await _send(session, outgoing, now)
+        except IntegrityError:
+            # A concurrent send with the same client id won the unique key.
+            previous = await self.sent_before(outgoing.sender.user_id, outgoing.client_message_id)
+            if previous is None:
+                raise
+            return Sent(previous, [])
+
+    # ── queue reads ─────────────────────────────────────────────────────
+
+    async def by_id(self, platform: str, envelope_id: int, now: datetime) -> EnvelopeRecord | None:
+        stmt = select(E).where(E.id == envelope_id, E.platform == platform, _live(now))
+        async with self.db.session() as session:
+            row = await session.scalar(stmt)
+        return envelope_record(row) if row is not None else None
+
+    async def after(
+        self,
+        user_id: int,
+        device_id: int,
+        after_sequence: int | None,
+        limit: int,
+        now: datetime,
+    ) -> list[EnvelopeRecord]:
+        """Up to `limit` envelopes of the device's queue after `after_sequence`, in order."""
+        stmt = select(E).where(
+            E.recipient_id == user_id, E.recipient_device_id == device_id, _live(now)
+        )
+        if after_sequence is not None:
+            stmt = stmt.where(E.sequence > after_sequence)
+        stmt = stmt.order_by(E.sequence).limit(limit)
+        async with self.db.session() as session:
+            rows = (await session.scalars(stmt)).all()
+        return [envelope_record(row) for row in rows]
+
+    async def at_sequence(
+        self, user_id: int, device_id: int, sequence: int, now: datetime
+    ) -> EnvelopeRecord | None:
+        stmt = select(E).where(
+            E.recipient_id == user_id,
+            E.recipient_device_id == device_id,
+            E.sequence == sequence,
+            _live(now),
+        )
+        async with self.db.session() as session:
+            row = await session.scalar(stmt)
+        return envelope_record(row) if row is not None else None
+
+    async def last_sequence(self, user_id: int, device_id: int) -> int:
+        """The device's last sequence handed out (committed), 0 when none or no device."""
+        stmt = select(MessagingDeviceRow.last_sequence).where(
+            MessagingDeviceRow.user_id == user_id, MessagingDeviceRow.device_id == device_id
+        )
+        async with self.db.session() as session:
+            return int(await session.scalar(stmt) or 0)
+
+    async def count(self, user_id: int, device_id: int, now: datetime) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(E)
+            .where(E.recipient_id == user_id, E.recipient_device_id == device_id, _live(now))
+        )
+        async with self.db.session() as session:
+            return int(await session.scalar(stmt) or 0)
+
+    # ── deletes ─────────────────────────────────────────────────────────
+
+    async def acknowledge(self, user_id: int, device_id: int, ids: Sequence[int]) -> int:
+        """Delete these envelopes of the device's own queue; others' ids match nothing."""
+        if not ids:
+            return 0
+        stmt = delete(E).where(
+            E.recipient_id == user_id, E.recipient_device_id == device_id, E.id.in_(list(ids))
+        )
+        async with self.db.transaction() as session:
+            result = await session.execute(stmt)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def purge(self, now: datetime, retention: timedelta, batch: int) -> int:
+        """Delete up to `batch` envelopes past their expiry or older than the retention
+        (undelivered ones too: that is the point); how many went."""
+        doomed = (
+            select(E.id)
+            .where(or_(E.expires_at <= now, E.server_timestamp < now - retention))
+            .limit(batch)
+            .scalar_subquery()
+        )
+        async with self.db.transaction() as session:
+            result = await session.execute(delete(E).where(E.id.in_(doomed)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _live(now: datetime):  # type: ignore[no-untyped-def]
+    return or_(E.expires_at.is_(None), E.expires_at > now)
+
+
+async def _sent_before(
+    session: AsyncSession, sender_id: int, client_message_id: str
+) -> SendResultRecord | None:
+    row = await session.scalar(
+        select(MessageRow).where(
+            MessageRow.sender_id == sender_id,
+            MessageRow.client_message_id == client_message_id,
+        )
+    )
+    if row is None or row.conversation_id is None:
+        return None
+    return SendResultRecord(
+        conversation_id=row.conversation_id,
+        server_timestamp=row.sent_at,
+        delivered_device_count=row.delivered_device_count,
+        duplicate=True,
+    )
+
+
+async def _send(session: AsyncSession, outgoing: Outgoing, now: datetime) -> Sent:
+    """The message's rows; a concurrent resend fails on the unique client id at the
+    message insert (before anything is queued) and is answered by `send`."""
+    sender = outgoing.sender
+    conversation_id = outgoing.conversation_id
+    if conversation_id is None:
+        assert outgoing.direct_with is not None
+        conversation_id, timer = await direct_conversation(
+            session, sender.platform, sender.user_id, outgoing.direct_with, now
+        )
+    else:
+        timer = await disappearing_seconds(session, conversation_id)
+    message_id = await session.scalar(
+        insert(MessageRow)
+        .values(
+            platform=sender.platform,
+            sender_id=sender.user_id,
+            sender_device_id=sender.device_id,
+            client_message_id=outgoing.client_message_id,
+            conversation_id=conversation_id,
+            sent_at=now,
+            delivered_device_count=outgoing.reported_count,
+        )
+        .returning(MessageRow.id)
+    )
+    expires_at = _expiry(now, outgoing.expires_in_seconds, timer)
+    records = await enqueue(
+        session, sender, outgoing.envelopes, now, conversation_id, message_id, expires_at
+    )
+    await record_activity(session, conversation_id, outgoing.unread_for, now)
+    result = SendResultRecord(
+        conversation_id=conversation_id,
+        server_timestamp=now,
+        delivered_device_count=outgoing.reported_count,
+        duplicate=False,
+    )
+    return Sent(result, records)
+
+
+def _expiry(now: datetime, *seconds: int | None) -> datetime | None:
+    """The earliest of the message's own timer and the conversation's, if any."""
+    given = [s for s in seconds if s is not None]
+    return now + timedelta(seconds=min(given)) if given else None

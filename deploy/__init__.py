@@ -1,0 +1,1 @@
+"""Deployment files and the tools that generate them (not installed with the package)."""

@@ -1,0 +1,271 @@
+"""The relay: sendMessage's addressing rules, the device queues, acknowledgements.
+
+A message is ciphertext per device: the sender encrypts once for every device
+of every recipient and for its own other devices, and the server checks the
+addressing against the device lists before queueing anything:
+
+- a device missing or one that does not exist → MISMATCHED_DEVICES with
+  `missingDevices` / `extraDevices` ([{userId, deviceIds}]), so the client
+  fetches bundles for the new devices and drops the removed ones;
+- a `recipientRegistrationId` that is not the device's current one (the device
+  was re-registered) → STALE_DEVICES with `staleDevices`;
+- content over 96 KiB → PAYLOAD_TOO_LARGE.
+
+A `clientMessageId` seen before from this sender answers what the first send
+answered (`duplicate: true`) and queues nothing. A recipient who blocked the
+sender gets nothing, and the sender is told the same as for any delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from datasources.messaging.envelopes import Outgoing
+from datasources.messaging.queue import EnvelopeRecord, OutgoingEnvelope, Sender, announce
+from datasources.messaging.records import SendResultRecord
+from resolvers.context import Context
+from resolvers.errors import ApiError, BadUserInput, NotFound, PayloadTooLarge
+from resolvers.ids import decode_id, encode_id
+from resolvers.messaging import policy
+from resolvers.pagination import Keyset, Page, decode_cursor, page_size
+from subscriptions.broker import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_CONTENT_BYTES = 96 * 1024
+MAX_CLIENT_MESSAGE_ID = 128
+MAX_EXPIRES_SECONDS = 30 * 24 * 3600  # the retention: nothing outlives it anyway
+MAX_PAGE = 500
+MAX_ACKNOWLEDGE = 1000
+DIRECT_TYPES = frozenset({"PREKEY_MESSAGE", "CIPHERTEXT", "RECEIPT"})
+"""Envelope types sendMessage relays; MLS and call signals have their own mutations."""
+
+
+class MismatchedDevices(ApiError):
+    code = "MISMATCHED_DEVICES"
+
+
+class StaleDevices(ApiError):
+    code = "STALE_DEVICES"
+
+
+@dataclass(frozen=True)
+class AddressedEnvelope:
+    recipient_id: str  # a User global id
+    device_id: int
+    registration_id: int
+    type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class SendInput:
+    client_message_id: str
+    sender_device_id: int
+    conversation_id: str | None
+    envelopes: Sequence[AddressedEnvelope]
+    expires_in_seconds: int | None
+
+
+Device = tuple[int, int]  # (user id, device id)
+
+
+# ── sendMessage ──────────────────────────────────────────────────────────
+
+
+async def send_message(context: Context, given: SendInput) -> SendResultRecord:
+    viewer = context.require_viewer()
+    _check_shape(given)
+    store = context.stores.envelopes
+    previous = await store.sent_before(viewer.user_id, given.client_message_id)
+    if previous is not None:
+        return previous  # a resend: nothing is checked or queued again
+    addressed = _addressed(given.envelopes)
+    conversation_id, recipients = await _recipients(context, given, addressed)
+    devices = await store.devices([viewer.user_id, *recipients])
+    if given.sender_device_id not in devices[viewer.user_id]:
+        raise BadUserInput("senderDeviceId is not one of your devices", field="senderDeviceId")
+    expected = _expected(devices, viewer.user_id, given.sender_device_id, recipients)
+    _check_devices(expected, addressed, devices)
+    dropped = await _blocking(context, recipients)
+    outgoing = Outgoing(
+        sender=Sender(context.platform, viewer.user_id, given.sender_device_id),
+        client_message_id=given.client_message_id,
+        conversation_id=conversation_id,
+        direct_with=recipients[0] if conversation_id is None else None,
+        envelopes=[
+            OutgoingEnvelope(user_id, device_id, e.type, e.content)
+            for (user_id, device_id), e in addressed.items()
+            if user_id not in dropped
+        ],
+        unread_for=[user_id for user_id in recipients if user_id not in dropped],
+        reported_count=len(addressed),
+        expires_in_seconds=given.expires_in_seconds,
+    )
+    sent = await store.send(outgoing, policy.now(context))
+    await _announce(context, sent.records)
+    return sent.result
+
+
+async def _announce(context: Context, records: list[EnvelopeRecord]) -> None:
+    """Tell live subscribers; the message is committed whatever happens here (a
+    lost announcement only delays: subscribers resume from the queue)."""
+    try:
+        await announce(context.stores.broker, records)
+    except BrokerUnavailable:
+        log.warning("envelopes queued but not announced: the realtime broker is down")
+
+
+def _check_shape(given: SendInput) -> None:
+    if not 1 <= len(given.client_message_id) <= MAX_CLIENT_MESSAGE_ID:
+        raise BadUserInput(
+            f"clientMessageId must be 1 to {MAX_CLIENT_MESSAGE_ID} characters",
+            field="clientMessageId",
+        )
+    seconds = given.expires_in_seconds
+    if seconds is not None and not 1 <= seconds <= MAX_EXPIRES_SECONDS:
+        raise BadUserInput(
+            f"expiresInSeconds must be between 1 and {MAX_EXPIRES_SECONDS}",
+            field="expiresInSeconds",
+        )
+    for envelope in given.envelopes:
+        if envelope.type not in DIRECT_TYPES:
+            raise BadUserInput(
+                f"sendMessage relays {', '.join(sorted(DIRECT_TYPES))} envelopes",
+                field="envelopes",
+            )
+        if len(envelope.content) > MAX_CONTENT_BYTES:
+            raise PayloadTooLarge(
+                f"envelope content is limited to {MAX_CONTENT_BYTES} bytes", MAX_CONTENT_BYTES
+            )
+
+
+def _addressed(envelopes: Sequence[AddressedEnvelope]) -> dict[Device, AddressedEnvelope]:
+    addressed: dict[Device, AddressedEnvelope] = {}
+    for envelope in envelopes:
+        device = (decode_id(envelope.recipient_id, "User", "recipientId"), envelope.device_id)
+        if device in addressed:
+            raise BadUserInput("one envelope per device", field="envelopes")
+        addressed[device] = envelope
+    return addressed
+
+
+async def _recipients(
+    context: Context, given: SendInput, addressed: dict[Device, AddressedEnvelope]
+) -> tuple[int | None, list[int]]:
+    """The conversation (None: the DIRECT one to create or find) and its recipients."""
+    viewer_id = context.require_viewer().user_id
+    if given.conversation_id is not None:
+        pk = decode_id(given.conversation_id, "Conversation", "conversationId")
+        conversation = await policy.require_member(context, pk)
+        if conversation.kind != "DIRECT":
+            raise BadUserInput("group messages go through sendGroupMessage", field="conversationId")
+        members = await context.loaders.messaging.members.load(pk)
+        return pk, [m.user_id for m in members if m.user_id != viewer_id]
+    others = sorted({user_id for user_id, _ in addressed} - {viewer_id})
+    if len(others) != 1:
+        raise BadUserInput(
+            "without conversationId, address exactly one other user", field="envelopes"
+        )
+    if await context.loaders.users.by_id.load(others[0]) is None:
+        raise NotFound("user")
+    return None, others
+
+
+def _expected(
+    devices: dict[int, dict[int, int]], sender_id: int, sender_device: int, recipients: list[int]
+) -> set[Device]:
+    expected = {(user_id, d) for user_id in recipients for d in devices.get(user_id, {})}
+    expected |= {(sender_id, d) for d in devices[sender_id] if d != sender_device}
+    return expected
+
+
+def _check_devices(
+    expected: set[Device],
+    addressed: dict[Device, AddressedEnvelope],
+    devices: dict[int, dict[int, int]],
+) -> None:
+    missing, extra = expected - set(addressed), set(addressed) - expected
+    if missing or extra:
+        raise MismatchedDevices(
+            "address every device of every recipient and your other devices",
+            missingDevices=_by_user(missing),
+            extraDevices=_by_user(extra),
+        )
+    stale = {
+        device
+        for device, envelope in addressed.items()
+        if devices[device[0]][device[1]] != envelope.registration_id
+    }
+    if stale:
+        raise StaleDevices("some devices were re-registered", staleDevices=_by_user(stale))
+
+
+def _by_user(devices: set[Device]) -> list[dict[str, object]]:
+    users: dict[int, list[int]] = {}
+    for user_id, device_id in devices:
+        users.setdefault(user_id, []).append(device_id)
+    return [
+        {"userId": encode_id("User", user_id), "deviceIds": sorted(device_ids)}
+        for user_id, device_ids in sorted(users.items())
+    ]
+
+
+async def _blocking(context: Context, recipients: list[int]) -> set[int]:
+    """Recipients who blocked the sender: their envelopes are silently dropped."""
+    viewer_id = context.require_viewer().user_id
+    loader = context.loaders.users.relationship(viewer_id)
+    relationships = await loader.load_many(recipients)
+    return {
+        user_id for user_id, rel in zip(recipients, relationships, strict=True) if rel.blocked_by
+    }
+
+
+# ── the device queue ─────────────────────────────────────────────────────
+
+
+async def require_own_device(context: Context, device_id: int) -> int:
+    """The viewer's id, when `device_id` is one of their devices; NOT_FOUND otherwise."""
+    viewer_id = context.require_viewer().user_id
+    devices = await context.stores.envelopes.devices([viewer_id])
+    if device_id not in devices[viewer_id]:
+        raise NotFound("device")
+    return viewer_id
+
+
+async def pending_envelopes(
+    context: Context, device_id: int, first: int | None, after: str | None
+) -> Page[EnvelopeRecord]:
+    """The device's queue, oldest first (cursor: the sequence)."""
+    viewer_id = await require_own_device(context, device_id)
+    limit = page_size(first, MAX_PAGE)
+    cursor = decode_cursor(after)
+    now = policy.now(context)
+    store = context.stores.envelopes
+    after_sequence = cursor.id if cursor is not None else None
+    found = await store.after(viewer_id, device_id, after_sequence, limit + 1, now)
+    total = await store.count(viewer_id, device_id, now)
+    return Page.from_fetched(
+        found, limit, cursor is not None, total, lambda e: Keyset(e.server_timestamp, e.sequence)
+    )
+
+
+async def acknowledge(context: Context, device_id: int, ids: Sequence[str]) -> int:
+    """Delete these envelopes from the device's queue: how many were deleted."""
+    if len(ids) > MAX_ACKNOWLEDGE:
+        raise BadUserInput(f"at most {MAX_ACKNOWLEDGE} ids at once", field="ids")
+    pks = [decode_id(global_id, "Envelope", "ids") for global_id in ids]
+    viewer_id = await require_own_device(context, device_id)
+    return await context.stores.envelopes.acknowledge(viewer_id, device_id, pks)
+
+
+async def envelope_of_viewer(context: Context, envelope_id: int) -> EnvelopeRecord | None:
+    """An envelope still waiting in one of the viewer's own queues (node)."""
+    if context.viewer_id is None:
+        return None
+    record = await context.stores.envelopes.by_id(
+        context.platform, envelope_id, policy.now(context)
+    )
+    return record if record is not None and record.recipient_id == context.viewer_id else None

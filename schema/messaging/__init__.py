@@ -1,0 +1,1 @@
+"""Messaging (end-to-end encrypted): key directory, relay, MLS delivery service, calls."""
