@@ -400,13 +400,16 @@ async def _claim_many(session: AsyncSession, consumer: str, event_ids: list[str]
 
 
 def _users_of(events: Iterable[Event]) -> set[int]:
-    """The recipients and actors of the activities these events make."""
-    return {
-        user
-        for event in events
-        for activity in activities(event)
-        for user in (activity.recipient_id, activity.actor_id)
-    }
+    """The recipients and actors of the activities these events make (an event
+    without its data makes none: `changes` skips it)."""
+    users: set[int] = set()
+    for event in events:
+        try:
+            made = activities(event)
+        except (KeyError, TypeError, ValueError):
+            continue
+        users.update(user for a in made for user in (a.recipient_id, a.actor_id))
+    return users
 
 
 def activities(event: Event) -> list[Activity]:
