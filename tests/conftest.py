@@ -16,14 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from datasources.migrate import upgrade
 from datasources.tables import metadata
 from server.app import create_app
 from server.settings import Settings
-from tests.services import POSTGRES_ADMIN_URL, POSTGRES_URL, require
+from tests.services import POSTGRES_URL, require, reset_postgres
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -39,20 +38,7 @@ _postgres_ready = False
 
 
 async def _prepare_postgres() -> None:
-    name = make_url(POSTGRES_URL).database
-    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        exists = await conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        )
-        if not exists:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
+    await reset_postgres(POSTGRES_URL)
     await upgrade(POSTGRES_URL)
 
 

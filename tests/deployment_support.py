@@ -24,9 +24,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.services import services_required
 
@@ -223,24 +220,6 @@ def launch(
         yield Deployment(gateway.url, whole, parts, platform, services)
     finally:
         stop(services)
-
-
-async def reset_postgres(url: str) -> None:
-    """Create the database when missing, and empty it (drop and recreate `public`)."""
-    name = make_url(url).database
-    admin = create_async_engine(url.replace(f"/{name}", "/postgres"), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        exists = await conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        )
-        if not exists:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
 
 
 def environment(**settings: str) -> dict[str, str]:

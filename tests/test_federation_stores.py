@@ -38,9 +38,8 @@ from tests.deployment_support import (
     environment,
     interop_node,
     launch,
-    reset_postgres,
 )
-from tests.services import KAFKA_BOOTSTRAP, POSTGRES_URL, REDIS_URL, require
+from tests.services import KAFKA_BOOTSTRAP, POSTGRES_URL, REDIS_URL, require, reset_postgres
 
 DATABASE_URL = make_url(POSTGRES_URL).set(database="entativa_federation").render_as_string(False)
 REDIS = urlsplit(REDIS_URL)._replace(path="/12").geturl()  # a db of its own
