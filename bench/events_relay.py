@@ -22,8 +22,9 @@ before the clock starts:
 The pipeline pays for what the baseline skips: reading and parsing the rows,
 marking them published (a row update each, committed per batch), and parsing each
 record back into an `Event` at the consumer. It sends a record batch per
-partition (`send_batch`) rather than a `send` per event, and overlaps rounds
-during a backlog (datasources/events/relay.py).
+partition (`send_batch`) rather than a `send` per event, in batches of up to
+`KafkaOptions.max_batch_bytes` (512 KiB; the bare producer keeps aiokafka's
+16 KiB default), and overlaps rounds during a backlog (datasources/events/relay.py).
 
 Prints events/s for each round and the median of both, and the ratio
 pipeline/baseline (the issue's target: at least 0.5). Default store: SQLite in a

@@ -1,7 +1,8 @@
 """End-to-end encrypted messaging: relay throughput and group fan-out, on one process.
 
     python -m bench.messaging [--pairs 64] [--messages 40] [--group 1500]
-                              [--clients 2] [--database-url URL]
+                              [--clients 2] [--send-over websocket|http]
+                              [--database-url URL]
 
 One server process (one uvicorn worker, `entativa serve`'s websocket stack,
 rate limits off: this measures the relay, not the buckets), real clients
@@ -11,8 +12,13 @@ graphql-transport-ws websockets.
 Relay: `--pairs` sender/receiver pairs (distinct users, one device each) set up
 their sessions through the API (claimed bundle, X3DH, a reply), then each
 receiver subscribes to `envelopes` over a websocket and each sender sends
-`--messages` sendMessage mutations over its own keep-alive HTTP connection,
-the next one as soon as the previous returns (closed loop). The ciphertexts are
+`--messages` sendMessage mutations, the next one as soon as the previous
+returns (closed loop), over its own graphql-transport-ws websocket (a
+`subscribe` of the mutation, answered by `next` and `complete`): what a
+mobile client does, which keeps one authenticated socket open to receive
+anyway and sends on it (Signal's clients do the same), rather than a request
+per message. `--send-over http` sends them as HTTP POSTs on one keep-alive
+connection per sender instead. The ciphertexts are
 made before the clock starts (encryption is the client's CPU, not the
 server's); afterwards every received envelope is decrypted in order by its
 receiver, so a lost, duplicated or reordered message fails the bench.
@@ -140,7 +146,8 @@ async def _post(
     return response
 
 
-async def _subscribe(port: int, token: str, device_id: int, after: int | None) -> Any:
+async def _connect(port: int, token: str) -> Any:
+    """A graphql-transport-ws socket, acknowledged."""
     ws = await connect(
         f"ws://127.0.0.1:{port}/{PLATFORM}/graphql",
         subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
@@ -153,6 +160,24 @@ async def _subscribe(port: int, token: str, device_id: int, after: int | None) -
     ack = json.loads(await ws.recv())
     if ack.get("type") != "connection_ack":
         raise RuntimeError(f"not acknowledged: {ack}")
+    return ws
+
+
+async def _mutate(ws: Any, op_id: str, body: str) -> None:
+    """One mutation over the socket (a `subscribe` the server answers with `next`
+    and `complete`); raises when it fails."""
+    await ws.send(f'{{"id":"{op_id}","type":"subscribe","payload":{body}}}')
+    while True:
+        message = json.loads(await ws.recv())
+        kind = message.get("type")
+        if kind == "complete" and message.get("id") == op_id:
+            return
+        if kind == "error" or (kind == "next" and "errors" in message["payload"]):
+            raise RuntimeError(f"send failed: {message}")
+
+
+async def _subscribe(port: int, token: str, device_id: int, after: int | None) -> Any:
+    ws = await _connect(port, token)
     variables = {"deviceId": device_id, "afterSequence": after}
     await ws.send(
         json.dumps(
@@ -181,7 +206,8 @@ async def _wait_for_go() -> None:
 
 async def relay_worker(port: int, job_path: str, out_path: str) -> None:
     """Receivers subscribe; on `go`, senders send their prepared bodies, closed loop."""
-    pairs = read_json(job_path)
+    job = read_json(job_path)
+    pairs, over = job["pairs"], job["over"]
     sockets = [
         await _subscribe(port, p["receiver_token"], p["receiver_device"], p["after"]) for p in pairs
     ]
@@ -191,13 +217,22 @@ async def relay_worker(port: int, job_path: str, out_path: str) -> None:
 
     async def send(index: int) -> None:
         pair = pairs[index]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if over == "http":
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                for body in pair["bodies"]:
+                    sent_at[index].append(time.time())
+                    await _post(reader, writer, port, pair["sender_token"], body.encode())
+            finally:
+                writer.close()
+            return
+        ws = await _connect(port, pair["sender_token"])
         try:
-            for body in pair["bodies"]:
+            for number, body in enumerate(pair["bodies"]):
                 sent_at[index].append(time.time())
-                await _post(reader, writer, port, pair["sender_token"], body.encode())
+                await _mutate(ws, str(number), body)
         finally:
-            writer.close()
+            await ws.close()
 
     async def receive(index: int) -> None:
         ws, wanted = sockets[index], len(pairs[index]["bodies"])
@@ -405,7 +440,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def run_relay(
-    port: int, server_pid: int, prepared: list[Pair], clients: int, tmp: str
+    port: int, server_pid: int, prepared: list[Pair], clients: int, tmp: str, over: str
 ) -> RelayOutcome:
     jobs_by_pair = [
         {
@@ -419,9 +454,8 @@ async def run_relay(
     ]
     order = list(range(len(prepared)))
     split = shares(order, clients)
-    workers = await start_workers(
-        "relay-worker", port, [[jobs_by_pair[i] for i in s] for s in split], tmp
-    )
+    jobs = [{"over": over, "pairs": [jobs_by_pair[i] for i in s]} for s in split]
+    workers = await start_workers("relay-worker", port, jobs, tmp)
     cpu_before = cpu_seconds(server_pid)
     results = await go_and_collect(workers)
     server_cpu = cpu_seconds(server_pid) - cpu_before
@@ -629,9 +663,14 @@ async def main(args: argparse.Namespace) -> None:
             async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as http:
                 if args.pairs:
                     users = await create_users(settings, 2 * args.pairs, "pair")
-                    print(f"relay: {args.pairs} pairs x {args.messages} messages, {backend}")
+                    print(
+                        f"relay: {args.pairs} pairs x {args.messages} messages, {backend}, "
+                        f"sent over {args.send_over}"
+                    )
                     prepared = await prepare_pairs(http, users, args.pairs, args.messages)
-                    relay = await run_relay(port, server.pid, prepared, args.clients, tmp)
+                    relay = await run_relay(
+                        port, server.pid, prepared, args.clients, tmp, args.send_over
+                    )
                     report_relay(relay)
                     report_baseline(relay, await relay_baseline(url, prepared))
                 if args.group:
@@ -704,6 +743,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=40, help="per pair")
     parser.add_argument("--group", type=int, default=1500, help="members (0: skip)")
     parser.add_argument("--clients", type=int, default=2, help="client worker processes")
+    parser.add_argument(
+        "--send-over",
+        choices=("websocket", "http"),
+        default="websocket",
+        help="how senders send sendMessage (default: their graphql-transport-ws socket)",
+    )
     parser.add_argument("--database-url", default="")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--relay-worker", nargs=3, help=argparse.SUPPRESS)

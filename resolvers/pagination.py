@@ -24,7 +24,10 @@ class Keyset:
 
 
 def encode_cursor(key: Keyset) -> str:
-    raw = json.dumps([key.at.isoformat(), key.id], separators=(",", ":"))
+    """base64url of the JSON `["<isoformat>",<id>]`, written out directly: an ISO
+    timestamp needs no JSON escaping, and every edge of every page pays for this
+    (json.dumps costs twice as much)."""
+    raw = f'["{key.at.isoformat()}",{key.id:d}]'
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from enum import Enum
-from typing import Any, Generic, NewType, TypeVar
+from typing import Any, Generic, NamedTuple, NewType, TypeVar, cast
 
 import strawberry
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionNode,
+)
 from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField, Selection
+from strawberry.types.nodes import convert_arguments
 
 from resolvers.pagination import Page, encode_cursor
 
@@ -108,11 +115,28 @@ def given(value: Any) -> Any:
     return None if value is strawberry.UNSET else value
 
 
-def node_fields(info: Info) -> list[SelectedField]:
+class NodeField(NamedTuple):
+    """A field selected on a connection's nodes, with its arguments as the query wrote
+    them (variables replaced by their values, literals unparsed: strawberry's
+    `SelectedField.arguments`)."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+def node_fields(info: Info) -> list[NodeField]:
     """The fields a connection's query selects on `edges { node { … } }`, through
-    fragments too: what a connection resolver may prefetch for its nodes."""
-    edges = _fields_named(info.selected_fields, "edges")
-    return list(_fields(_fields_named(edges, "node")))
+    fragments too: what a connection resolver may prefetch for its nodes. Walks the
+    syntax tree down to them only (`info.selected_fields` would convert the whole
+    selection, every nested field of every node, on each request)."""
+    raw = info._raw_info
+    edges = [field for field in _fields(raw, raw.field_nodes) if field.name.value == "edges"]
+    return [
+        NodeField(field.name.value, convert_arguments(raw, field.arguments))
+        for node in _fields(raw, edges)
+        if node.name.value == "node"
+        for field in _fields(raw, [node])
+    ]
 
 
 def node_selection(info: Info) -> frozenset[str]:
@@ -120,15 +144,19 @@ def node_selection(info: Info) -> frozenset[str]:
     return frozenset(field.name for field in node_fields(info))
 
 
-def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
-    """The fields among `selections`' children, fragments flattened."""
-    for selection in selections:
-        for child in selection.selections:
-            if isinstance(child, SelectedField):
+def _fields(info: GraphQLResolveInfo, nodes: Iterable[SelectionNode]) -> Iterator[FieldNode]:
+    """The fields among `nodes`' children, fragments flattened."""
+    for node in nodes:
+        for child in _children(info, node):
+            if isinstance(child, FieldNode):
                 yield child
             else:
-                yield from _fields([child])
+                yield from _fields(info, [child])
 
 
-def _fields_named(selections: Iterable[Selection], name: str) -> list[SelectedField]:
-    return [field for field in _fields(selections) if field.name == name]
+def _children(info: GraphQLResolveInfo, node: SelectionNode) -> Collection[SelectionNode]:
+    """A field's or a fragment's selections (a spread's are its fragment's)."""
+    if isinstance(node, FragmentSpreadNode):
+        return info.fragments[node.name.value].selection_set.selections
+    selection_set = cast(FieldNode | InlineFragmentNode, node).selection_set
+    return selection_set.selections if selection_set else ()

@@ -1,6 +1,8 @@
 """The Starlette application: one GraphQL endpoint per platform, media, health."""
 from __future__ import annotations
 
+import functools
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,6 +36,20 @@ def graphql_routes(runtime: Runtime, realtime: Realtime | None = None) -> list[B
     return routes
 
 
+@functools.cache  # once per process
+def freeze_startup_objects() -> None:
+    """Move everything alive after the first startup (modules, schemas, SQLAlchemy
+    metadata: hundreds of thousands of objects) out of the cyclic GC's sight.
+
+    They live as long as the process, yet every full collection walked them all
+    again: ~1.7 ms of CPU per likePost under bench.likes' load (gc.callbacks), ~0.9 ms
+    frozen. Garbage is collected first, so only live objects are frozen; once per
+    process (tests start many apps in one process).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     schema: strawberry.Schema | None = None,
@@ -60,6 +76,7 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await runtime.start()  # the outbox relay and consumers, when embedded
         await realtime.start()
+        freeze_startup_objects()
         try:
             yield
         finally:

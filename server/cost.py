@@ -24,6 +24,7 @@ before a request reaches a subgraph: `sdl_directives`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -109,6 +110,17 @@ def _slicing_argument(field: GraphQLField) -> str | None:
     return next((name for name in SLICING_ARGUMENTS if name in field.args), None)
 
 
+@dataclass(frozen=True)
+class Costed:
+    """An operation's estimated cost. `by_variables`: a page size came from the
+    request's variables (`first: $n`), so the same text may cost differently with
+    other variables; otherwise every request with this text costs the same."""
+
+    cost: int
+    operation: OperationDefinitionNode | None
+    by_variables: bool = False
+
+
 class _Coster:
     """Cost of selection sets of one operation, each (fragment, page size) walked once.
 
@@ -131,6 +143,7 @@ class _Coster:
         }
         self.measured: dict[tuple[str, str, int | None], int] = {}
         self.walking: set[str] = set()
+        self.by_variables = False
 
     def of(
         self, parent: GraphQLNamedType, selection_set: SelectionSetNode | None, sized: int | None
@@ -194,6 +207,7 @@ class _Coster:
         if isinstance(given, IntValueNode):
             value = int(given.value)
         elif isinstance(given, VariableNode):
+            self.by_variables = True
             variable = given.name.value
             if variable in self.variables:
                 value = self.variables[variable]
@@ -213,25 +227,26 @@ def operation_cost(
     document: DocumentNode,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
-) -> tuple[int, OperationDefinitionNode | None]:
+) -> Costed:
     """The cost of the operation the request executes (0 when it names none that exists)."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
     if len(operations) != 1:
-        return 0, None  # execution reports the missing or ambiguous operation
+        return Costed(0, None)  # execution reports the missing or ambiguous operation
     operation = operations[0]
     root = schema.get_root_type(operation.operation)
     if root is None:
-        return 0, operation
+        return Costed(0, operation)
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     coster = _Coster(schema, fragments, operation, variables)
     try:
-        return coster.of(root, operation.selection_set, None), operation
+        cost = coster.of(root, operation.selection_set, None)
     except RecursionError:
-        return 2**63, operation  # nesting beyond the interpreter's stack: refuse
+        cost = 2**63  # nesting beyond the interpreter's stack: refuse
+    return Costed(cost, operation, coster.by_variables)
 
 
 def check_cost(
@@ -244,11 +259,16 @@ def check_cost(
     """A QUERY_TOO_COMPLEX error when the operation costs more than `budget` (0: no budget)."""
     if budget <= 0:
         return None
-    cost, operation = operation_cost(schema, document, operation_name, variables)
-    if cost <= budget:
+    return refusal(operation_cost(schema, document, operation_name, variables), budget)
+
+
+def refusal(costed: Costed, budget: int) -> GraphQLError | None:
+    """A QUERY_TOO_COMPLEX error when `costed` is over `budget` (0: no budget)."""
+    if budget <= 0 or costed.cost <= budget:
         return None
+    operation = costed.operation
     name = operation.name.value if operation and operation.name else "the operation"
-    return too_costly(name, cost, budget, operation)
+    return too_costly(name, costed.cost, budget, operation)
 
 
 # ──────────────────────────── SDL ────────────────────────────

@@ -19,7 +19,8 @@ so a refused or invalid request takes no token.
 
 A large share of Python GraphQL time is parse + validate, and clients send the same few
 query texts again and again: both are cached per query text (bounded LRU, so unique
-texts from an attacker cannot grow memory).
+texts from an attacker cannot grow memory), and so is the cost of an operation whose
+page sizes are all written in its text.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from resolvers.errors import BadUserInput, QueryTooComplex
-from server.cost import check_cost
+from server.cost import Costed, operation_cost, refusal
 from server.masking import MaskInternalErrors
 from server.observability import RecordOperation
 from server.ratelimit import RateLimitOperations
@@ -177,8 +178,30 @@ class DocumentCache:
 
     def __init__(self, max_tokens: int, size: int = CACHE_SIZE) -> None:
         self.max_tokens = max_tokens
+        self.size = size
         self.parse: Callable[[str], DocumentNode] = lru_cache(maxsize=size)(self._parse)
         self.validate: Callable[..., list[GraphQLError]] = lru_cache(maxsize=size)(self._validate)
+        self.costs: dict[tuple[GraphQLSchema, str, str | None], Costed] = {}
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+    ) -> Costed:
+        """The cost of `query`'s operation, kept per text unless its page sizes come
+        from the variables (`first: $n` costs what each request's variables say)."""
+        key = (schema, query, operation_name)
+        known = self.costs.get(key)
+        if known is not None:
+            return known
+        costed = operation_cost(schema, self.parse(query), operation_name, variables)
+        if not costed.by_variables:
+            if len(self.costs) >= self.size:
+                del self.costs[next(iter(self.costs))]  # the oldest: bounded like the rest
+            self.costs[key] = costed
+        return costed
 
     def _parse(self, query: str) -> DocumentNode:
         return parse(query, max_tokens=self.max_tokens)
@@ -225,15 +248,14 @@ class Prepare(SchemaExtension):
             )
             # A copy: the cached list is shared by every request with this text.
             context.pre_execution_errors = list(errors)
-            if not errors and context.graphql_document is not None:
-                # Per request, not cached: `first: $n` costs what the variables say.
-                too_costly = check_cost(
+            if not errors and self.budget > 0:
+                costed = self.cache.cost(
                     context.schema._schema,
-                    context.graphql_document,
+                    context.query,
                     context.operation_name,
                     context.variables,
-                    self.budget,
                 )
+                too_costly = refusal(costed, self.budget)
                 if too_costly is not None:
                     context.pre_execution_errors = [too_costly]
         yield

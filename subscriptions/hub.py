@@ -237,10 +237,14 @@ class Hub:
             for sub in members:
                 sub.peer.push_next(sub, payload)
 
-    async def execute(self, sub: Sub, message: dict[str, Any]) -> str | None:
-        """The selection of `sub` for this event as the JSON payload, or None."""
+    async def execute(
+        self, sub: Sub, message: dict[str, Any], context: Context | None = None
+    ) -> str | None:
+        """The selection of `sub` for this event as the JSON payload, or None
+        (`context`: one to reuse; a fresh one otherwise)."""
         peer = sub.peer
-        context = self.contexts(peer.platform, peer.viewer, peer.request_id)
+        if context is None:
+            context = self.contexts(peer.platform, peer.viewer, peer.request_id)
         self.executions += 1
         try:
             root = await sub.field.root(context, message)

@@ -5,8 +5,11 @@ one of theirs, as for pendingEnvelopes). The stream replays the queue after
 `afterSequence` (from its start without it), then delivers what the relay
 announces on the device's topic (datasources/messaging/queue.py `announce`:
 `{"sequence": n}` after each commit), with no gap and no duplicate
-(subscriptions/resume.py). An announcement is only a hint: the envelope is
-read from the queue, so an expired or acknowledged one is never sent.
+(subscriptions/resume.py). An announcement that carries its envelope (the
+only one its commit queued for the device) is delivered as it is, unless it
+expired meanwhile: a committed envelope, not read back. One that does not is
+only a hint, and the envelope is read from the queue; so is everything the
+stream replays, and an expired or acknowledged envelope is never replayed.
 
 Sequences have holes where envelopes were acknowledged or purged; a read of the
 log that reaches its end therefore reports the device's last sequence handed
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from datasources.messaging.envelopes import EnvelopeStore
-from datasources.messaging.queue import EnvelopeRecord, device_topic
+from datasources.messaging.queue import EnvelopeRecord, device_topic, envelope_from_message
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.messaging import policy
@@ -34,11 +37,13 @@ VIEWER_ARGUMENT = "_viewer_id"
 
 @dataclass(frozen=True)
 class Hint:
-    """A live announcement: the envelope at `sequence` was queued for the device."""
+    """A live announcement: the envelope at `sequence` was queued for the device
+    (`record`: that envelope, when the announcement carried it)."""
 
     user_id: int
     device_id: int
     sequence: int
+    record: EnvelopeRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,14 @@ class Envelopes:
         sequence = message.get("sequence")
         if not isinstance(sequence, int):
             return None
-        return Hint(int(arguments[VIEWER_ARGUMENT]), _device(arguments), sequence)
+        hint = Hint(int(arguments[VIEWER_ARGUMENT]), _device(arguments), sequence)
+        carried = message.get("envelope")
+        if isinstance(carried, dict):
+            record = envelope_from_message(carried)
+            key = (record.recipient_id, record.recipient_device_id, record.sequence)
+            if key == (hint.user_id, hint.device_id, sequence):
+                return Hint(hint.user_id, hint.device_id, sequence, record)
+        return hint
 
     async def root(self, context: Context, entry: Any) -> Any:
         from schema.messaging.types import Envelope
@@ -121,8 +133,13 @@ class Envelopes:
         if isinstance(entry, Skip):
             return SKIP
         if isinstance(entry, Hint):
-            record = await context.stores.envelopes.at_sequence(
-                entry.user_id, entry.device_id, entry.sequence, policy.now(context)
-            )
+            now = policy.now(context)
+            record = entry.record
+            if record is None:
+                record = await context.stores.envelopes.at_sequence(
+                    entry.user_id, entry.device_id, entry.sequence, now
+                )
+            elif record.expires_at is not None and record.expires_at <= now:
+                record = None  # expired since it was queued, as the queue's reads skip it
             return SKIP if record is None else Envelope(record=record)
         return Envelope(record=entry)

@@ -11,6 +11,13 @@ A field says how: `log` (the DurableLog for these arguments), `after` (the
 client's cursor), `cursor_of`, `live_entry` (a broker message as an entry) and
 `root` (an entry as the root value, or SKIP). Replay waits while the peer's
 outgoing queue is half full, so a long backlog never overflows a socket.
+
+The hub's executor runs each entry's selection with the stream's one context
+(a context builds every domain's DataLoaders: one per entry was most of a
+delivery's CPU in the relay bench's profile): a resumable field's entry is a
+whole record read from its log (an Envelope resolves every field from it), so
+no DataLoader cache can make it stale. A field whose selection reads through
+loaders must not be resumable this way.
 """
 
 from __future__ import annotations
@@ -91,7 +98,7 @@ class ResumableRun:
         )
         try:
             async for entry in entries:
-                payload = await hub.execute(sub, entry)
+                payload = await hub.execute(sub, entry, context)
                 if payload is None:
                     continue
                 peer.push_next(sub, payload)

@@ -38,12 +38,12 @@ def kafka_options(bootstrap: str = KAFKA_BOOTSTRAP, **changes: object) -> KafkaO
     return KafkaOptions(**values)  # type: ignore[arg-type]
 
 
-def make_bus(kind: str) -> EventBus:
+def make_bus(kind: str, **kafka_changes: object) -> EventBus:
     if kind == "inprocess":
         return InProcessBus()
     host, port = KAFKA_BOOTSTRAP.rsplit(":", 1)
     require("Kafka (Tansu)", host, int(port))
-    return KafkaBus(kafka_options())
+    return KafkaBus(kafka_options(KAFKA_BOOTSTRAP, **kafka_changes))
 
 
 @dataclass

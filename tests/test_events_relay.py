@@ -160,6 +160,21 @@ async def test_relay_publishes_committed_events_in_order_and_marks_them(db: Data
     assert all(published for _, published in await outbox(db))
 
 
+async def test_a_round_marks_exactly_the_rows_it_published(db: Database) -> None:
+    """The ids of a round are bound as one parameter (an array on PostgreSQL, JSON on
+    SQLite): the batch's rows are marked, the rows after it are not."""
+    bus, got = InProcessBus(), Recorder()
+    await bus.subscribe("all", ["users"], got)
+    await write_follows(db, 5, 7)
+    relay = OutboxRelay(db, bus, RelayOptions(batch_size=3))
+
+    assert await relay.run_once() == 3
+
+    rows = await outbox(db)
+    assert [published for _, published in rows] == [True] * 3 + [False] * 4
+    assert got.ids == [event.id for event, _ in rows[:3]]
+
+
 async def test_a_rolled_back_write_leaves_no_event(db: Database) -> None:
     with pytest.raises(RuntimeError):
         async with db.transaction() as session:

@@ -93,6 +93,20 @@ async def test_page_sizes_come_from_the_variables(gql: GraphQLClient) -> None:
     )
 
 
+async def test_a_text_costs_what_each_requests_variables_say(gql: GraphQLClient) -> None:
+    """Costs are kept per query text only when no page size comes from the variables:
+    a default-valued `$n`, costed cheap first, is still refused with a large `n`."""
+    defaulted = NESTED.replace("($n: Int)", "($n: Int = 3)")
+    for _ in range(2):
+        assert (await gql(defaulted)).data == {"user": None}
+    assert_too_costly(await gql(defaulted, {"n": 100}), 20_000)
+    assert (await gql(defaulted, {"n": 2})).data == {"user": None}
+    literal = NESTED.replace("query Nested($n: Int)", "query Nested").replace("$n", "100")
+    assert assert_too_costly(await gql(literal), 20_000) == assert_too_costly(
+        await gql(literal), 20_000
+    )
+
+
 async def test_fragments_and_inline_fragments_count(gql: GraphQLClient) -> None:
     query = """query($n: Int) { user(username: "nobody") { ...Posts } }
       fragment Posts on User { posts(first: $n) { edges { node { ... on Post { ...Likers } } } } }

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from datasources.loading import DataLoader, MaybeAwaitable, loaded, resolved, then
+from datasources.loading import DataLoader, MaybeAwaitable, loaded, resolved, then, unloaded
 
 
 async def test_loaded_is_a_plain_value_once_the_batch_ran_and_awaitable_before() -> None:
@@ -63,3 +63,25 @@ async def test_a_cancelled_field_does_not_cancel_the_load_others_wait_for() -> N
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert await loader.load(1) == "v1"  # cached, not a cancelled future
+
+
+async def test_unloaded_leaves_out_only_values_already_loaded() -> None:
+    """A prefetch skips what is cached; a pending or failed load is still its to await
+    (skipping a failed one would turn a page's error into silently missing data)."""
+    release = asyncio.Event()
+
+    async def load(keys: Sequence[int]) -> list[str | ValueError]:
+        await release.wait()
+        return [ValueError("no 3") if key == 3 else f"v{key}" for key in keys]
+
+    loader = DataLoader[int, str](load)
+    loader.prime(1, "v1")
+    pending = asyncio.ensure_future(loader.load(2))
+    failed = asyncio.ensure_future(loader.load(3))
+    await asyncio.sleep(0)
+    assert unloaded(loader, [1, 2, 4]) == [2, 4]  # 2 is still loading, 4 never asked
+    release.set()
+    assert await pending == "v2"
+    with pytest.raises(ValueError):
+        await failed
+    assert unloaded(loader, [1, 2, 3]) == [3]

@@ -608,3 +608,25 @@ async def test_group_conversations_are_not_for_send_message(app: Any, gql: Graph
     shown = (await gql(CONVERSATION, {"id": group}, token=cyd.token)).ok()["conversation"]
     assert shown["kind"] == "GROUP" and shown["epoch"] == 0 and shown["groupId"]
     assert {m["username"] for m in shown["members"]} == {"ada", "bob", "cyd"}
+
+
+# A resend check, one read for every addressing rule (devices, the recipient, blocks,
+# the DIRECT conversation), the message, the device's sequence, the envelope, the
+# conversation's activity and the recipient's unread count: one transaction.
+SEND_STATEMENTS = 7
+
+
+async def test_a_message_costs_a_fixed_number_of_statements(
+    app: Any, gql: GraphQLClient, sql_counter: list[str]
+) -> None:
+    ada, bob = await create_users(app, ["ada", "bob"])
+    await add_devices(app, ada, 1)
+    await add_devices(app, bob, 1)
+    (await send(gql, ada, [envelope(bob, 1)], "first")).ok()  # creates the conversation
+    for client_id in ("second", "third"):
+        sql_counter.clear()
+        (await send(gql, ada, [envelope(bob, 1)], client_id)).ok()
+        assert len(sql_counter) == SEND_STATEMENTS, sql_counter
+    sql_counter.clear()
+    assert (await send(gql, ada, [envelope(bob, 1)], "third")).ok()["sendMessage"]["duplicate"]
+    assert len(sql_counter) == 1, sql_counter  # a resend: the resend check only

@@ -8,11 +8,16 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from datasources.messaging.queue import announce, device_topic, envelope_from_message
+from resolvers.ids import decode_id
+from subscriptions.messaging import VIEWER_ARGUMENT, Envelopes
+from subscriptions.topics import decode
 from tests.conftest import GraphQLClient, create_users
 from tests.realtime_support import LEGACY, TRANSPORT, Socket, http_client, live_server, open_socket
 from tests.test_messaging_relay import add_devices, addressed, envelope, send
@@ -214,5 +219,72 @@ async def test_a_long_backlog_replays_to_a_slow_reader_without_overflowing(
     await asyncio.sleep(1.0)  # not reading: the server's side fills up
     got = await received(sock, total)
     assert [e["sequence"] for e in got] == list(range(1, total + 1))
+    assert await sock.silent()
+    await sock.close()
+
+
+async def test_a_live_announcement_carries_the_stored_envelope(
+    app: Any, gql: GraphQLClient
+) -> None:
+    """Live delivery uses the envelope the announcement carries instead of reading it
+    back: it must be the committed row, field for field; an announcement of several
+    envelopes of one device carries none (the stream reads the queue)."""
+    ada, bob = await create_users(app, ["ada", "bob"])
+    await add_devices(app, ada, 1)
+    await add_devices(app, bob, 1)
+    stores = app.state.runtime.stores
+    bob_id = decode_id(bob.id, "User")
+    heard: list[dict[str, Any]] = []
+    topic = device_topic(bob.platform, bob_id, 1)
+    listening = await stores.broker.subscribe([topic], lambda _t, data: heard.append(decode(data)))
+    try:
+        content = bytes(range(256))
+        sent = [envelope(bob, 1, content)]
+        (await send(gql, ada, sent, "1", expiresInSeconds=60)).ok()
+        (message,) = heard
+        carried = envelope_from_message(message["envelope"])
+        stored = await stores.envelopes.at_sequence(bob_id, 1, 1, stores.clock())
+        assert carried == stored and carried.content == content
+        assert carried.expires_at is not None
+
+        entry = Envelopes().live_entry({"deviceId": 1, VIEWER_ARGUMENT: bob_id}, message)
+        assert entry is not None and entry.record == stored
+        elsewhere = Envelopes().live_entry({"deviceId": 2, VIEWER_ARGUMENT: bob_id}, message)
+        assert elsewhere is not None and elsewhere.record is None  # not this device's: read
+
+        heard.clear()
+        await announce(stores.broker, [stored, replace(stored, id=stored.id + 1, sequence=2)])
+        assert heard == [{"sequence": 2}]
+    finally:
+        await listening.close()
+
+
+async def test_a_carried_envelope_that_expired_before_delivery_is_not_sent(
+    app: Any, server: tuple[str, GraphQLClient]
+) -> None:
+    address, gql = server
+    ada, bob = await create_users(app, ["ada", "bob"])
+    await add_devices(app, ada, 1)
+    await add_devices(app, bob, 1)
+    stores = app.state.runtime.stores
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    stores.clock = lambda: start
+    sock = await open_socket(address, bob.token)
+    await sock.subscribe("e", ENVELOPES, {"d": 1})
+    (await send(gql, ada, [envelope(bob, 1, b"first")], "1")).ok()
+    assert contents(await received(sock, 1)) == [b"first"]  # live from here
+
+    calls = 0
+
+    def clock() -> datetime:  # the send reads it once; delivery is 10 s later
+        nonlocal calls
+        calls += 1
+        return start if calls == 1 else start + timedelta(seconds=10)
+
+    stores.clock = clock
+    (await send(gql, ada, [envelope(bob, 1, b"short")], "2", expiresInSeconds=5)).ok()
+    (await send(gql, ada, [envelope(bob, 1, b"kept")], "3")).ok()
+    got = await received(sock, 1)
+    assert contents(got) == [b"kept"] and got[0]["sequence"] == 3
     assert await sock.silent()
     await sock.close()

@@ -12,9 +12,10 @@ unpublished: they are published again, which is why consumers are idempotent.
 A failed publish (broker unreachable, an in-process consumer failing) leaves the
 rows as they were and the relay retries with exponential backoff.
 
-During a backlog (full batches) rounds overlap: the next batch is read while the
-one before is published and marked, each round in its own transaction, and a round
-publishes only after the one before it reached the bus, so batches keep id order.
+During a backlog (full batches) rounds overlap: the next batch is read and parsed
+while the one before is published and marked, each round in its own transaction,
+and a round publishes only after the one before it reached the bus, so batches keep
+id order.
 
 The relay wakes right after a commit that added outbox rows in this process
 (`outbox.notify_on_commit`) and otherwise polls every `poll_seconds`. It deletes
@@ -25,14 +26,26 @@ consumers' idempotency records older than twice that.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import BigInteger, ColumnElement, Select, any_, bindparam, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    Select,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from datasources.events.bus import BusUnavailable, EventBus
@@ -144,25 +157,27 @@ class OutboxRelay:
         pipelined = handed_over is not None
         try:
             async with transaction(self.db) as session:
+                # Rounds take the lock in the order they were created (the connection too:
+                # awaiting it first would let a later round select an earlier batch).
                 async with self._select_lock:
-                    rows = (await session.execute(self._select())).all()
-                    if rows:
-                        self._after = rows[-1].id
+                    connection = await session.connection()  # Core rows: no ORM loading
+                    ids, payloads = _columns(await connection.execute(self._select()))
+                    if ids:
+                        self._after = ids[-1]
+                # Parsed before waiting: overlaps the previous round's publish.
+                events = [Event.from_json(payload) for payload in payloads]
                 reached = previous is None or await previous
-                if not rows:
+                if not ids:
                     _settle(handed_over, reached)  # pass the earlier outcome on
                     if not pipelined:
                         self._after = 0
                     return 0
                 if not reached:
                     raise BusUnavailable("an earlier batch did not reach the bus")
-                events = [Event.from_json(row.payload) for row in rows]
                 await self.bus.publish(events)
                 _settle(handed_over, True)
-                await session.execute(
-                    update(OutboxRow)
-                    .where(self._taken([row.id for row in rows]))
-                    .values(published_at=utcnow())
+                await connection.execute(
+                    update(OutboxRow).where(self._taken(ids)).values(published_at=utcnow())
                 )
         except BaseException:
             if not pipelined:
@@ -170,17 +185,19 @@ class OutboxRelay:
             raise
         finally:
             _settle(handed_over, False)
-        if not pipelined and len(rows) < self.options.batch_size:
+        if not pipelined and len(ids) < self.options.batch_size:
             self._after = 0
-        self.stats.published += len(rows)
+        self.stats.published += len(ids)
         self.stats.batches += 1
-        return len(rows)
+        return len(ids)
 
     def _taken(self, ids: list[int]) -> ColumnElement[bool]:
-        """`id IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of
-        thousands to render and bind (a round is up to `batch_size` rows)."""
+        """`id IN ids` with one parameter instead of thousands to render and bind (a
+        round is up to `batch_size` rows): `= ANY(array)` on PostgreSQL, the ids of a
+        JSON array on SQLite."""
         if self.db.is_sqlite:
-            return OutboxRow.id.in_(ids)
+            listed = func.json_each(bindparam("ids", json.dumps(ids))).table_valued("value")
+            return OutboxRow.id.in_(select(listed.c.value))
         return OutboxRow.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
 
     def _select(self) -> Select[int, str]:
@@ -303,6 +320,18 @@ class OutboxRelay:
             self.options.progress(line)
         else:
             log.debug(line)
+
+
+def _columns(rows: Iterable[Row[int, str]]) -> tuple[list[int], list[str]]:
+    """The ids and payloads of the rows taken, one row at a time: a round's thousands
+    of `Row`s are freed as they are read instead of living (and being scanned by the
+    garbage collector) until the round ends."""
+    ids: list[int] = []
+    payloads: list[str] = []
+    for row_id, payload in rows:
+        ids.append(row_id)
+        payloads.append(payload)
+    return ids, payloads
 
 
 def _settle(future: asyncio.Future[bool] | None, value: bool) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasources.messaging.records import (
@@ -203,20 +204,35 @@ async def disappearing_seconds(session: AsyncSession, conversation_id: int) -> i
     return await session.scalar(select(C.disappearing_after_seconds).where(C.id == conversation_id))
 
 
+_CONVERSATIONS = ConversationRow.__table__.c
+_MEMBERS = ConversationMemberRow.__table__.c
+# Built once (bind parameters): every message runs these.
+MOVE_UP = (
+    update(cast(Table, ConversationRow.__table__))
+    .where(
+        _CONVERSATIONS.id == bindparam("conversation"),
+        _CONVERSATIONS.last_activity_at < bindparam("now"),
+    )
+    .values(last_activity_at=bindparam("now"))
+)
+ONE_MORE_UNREAD = (
+    update(cast(Table, ConversationMemberRow.__table__))
+    .where(
+        _MEMBERS.conversation_id == bindparam("conversation"),
+        _MEMBERS.user_id.in_(bindparam("users", expanding=True)),
+    )
+    .values(unread_count=_MEMBERS.unread_count + 1)
+)
+
+
 async def record_activity(
     session: AsyncSession, conversation_id: int, unread_for: Sequence[int], now: datetime
 ) -> None:
     """A message arrived: the conversation moves up and its recipients have one more
     unread (`unread_for`: the members it was really delivered to)."""
-    await session.execute(
-        update(C)
-        .where(C.id == conversation_id, C.last_activity_at < now)
-        .values(last_activity_at=now)
-    )
+    conn = await session.connection()
+    await conn.execute(MOVE_UP, {"conversation": conversation_id, "now": now})
     if unread_for:
-        await session.execute(
-            update(M)
-            .where(M.conversation_id == conversation_id, M.user_id.in_(list(unread_for)))
-            .values(unread_count=M.unread_count + 1)
-            .execution_options(synchronize_session=False)
+        await conn.execute(
+            ONE_MORE_UNREAD, {"conversation": conversation_id, "users": list(unread_for)}
         )

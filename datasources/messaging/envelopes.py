@@ -1,11 +1,25 @@
 """SQL of the relay: a message's send transaction, the device queues' reads, purges.
 
-`send` is one transaction: the message row (whose unique `(sender_id,
-client_message_id)` turns a resend into a no-op, concurrent resends included:
-the loser's insert fails and it reads the winner's row), the DIRECT
-conversation on first message, the envelopes through `queue.enqueue` (dense
-per-device sequences) and the members' unread counters. The caller announces
-the envelopes on the broker after it returns (committed).
+`send` is one transaction on one connection, with statements built once (bind
+parameters, Core on the tables: building a statement per call, and a
+connection per read, were a good part of a send's CPU):
+
+1. the message with this client id, if any: a resend is answered with what the
+   first send answered, and nothing else is checked or queued;
+2. the caller's rules (resolvers/messaging/relay.py), on `SendReads.addressing`:
+   one statement for everything the addressing rules ask (the devices of the
+   sender and the recipients, which recipients exist, which of them block the
+   sender, the pair's DIRECT conversation and its timer); an error rolls back;
+3. the message row (whose unique `(sender_id, client_message_id)` turns a
+   concurrent resend into a no-op: the loser's insert fails and it reads the
+   winner's row), the DIRECT conversation on first message, the envelopes
+   through `queue.enqueue` (dense per-device sequences) and the members'
+   unread counters. The caller announces the envelopes on the broker after
+   `send` returns (committed).
+
+The conversation's disappearing timer is the one read with the addressing (or
+with the conversation): a timer changed meanwhile applies from the next
+message, as for a message whose send began before the change.
 
 Reads of a queue skip envelopes past their `expires_at` even before the sweeper
 (`purge`) deletes them, so an expired message is never handed out.
@@ -13,26 +27,88 @@ Reads of a queue skip envelopes past their `expires_at` even before the sweeper
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from datasources.messaging.conversations import (
-    direct_conversation,
-    disappearing_seconds,
-    record_activity,
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
 )
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from datasources.messaging.conversations import direct_conversation, record_activity
 from datasources.messaging.members import device_ids
 from datasources.messaging.queue import EnvelopeRecord, OutgoingEnvelope, Sender, enqueue
 from datasources.messaging.records import SendResultRecord
-from datasources.messaging.tables import EnvelopeRow, MessageRow, MessagingDeviceRow
+from datasources.messaging.tables import (
+    ConversationRow,
+    EnvelopeRow,
+    MessageRow,
+    MessagingDeviceRow,
+)
 from datasources.sql import Database
+from datasources.users.graph import blockers_among
+from datasources.users.tables import UserRow
 
 E = EnvelopeRow
+MESSAGES = MessageRow.__table__.c
+
+SENT_BEFORE = select(
+    MESSAGES.conversation_id, MESSAGES.sent_at, MESSAGES.delivered_device_count
+).where(
+    MESSAGES.sender_id == bindparam("sender_id"),
+    MESSAGES.client_message_id == bindparam("client_message_id"),
+)
+INSERT_MESSAGE = insert(cast(Table, MessageRow.__table__)).returning(MESSAGES.id)
+
+
+def _addressing_statement() -> CompoundSelect[Any]:
+    """(a, b, c, kind) rows: (user, device, registration id, "device"), (id, 0, 0,
+    "user"), (id, 0, 0, "blocker"), (conversation id, timer, NULL, "direct")."""
+    devices = MessagingDeviceRow.__table__.c
+    users = UserRow.__table__.c
+    conversations = ConversationRow.__table__.c
+    zero: ColumnElement[int] = literal_column("0")
+    return union_all(
+        select(
+            devices.user_id.label("a"),
+            devices.device_id.label("b"),
+            devices.registration_id.label("c"),
+            literal_column("'device'").label("kind"),
+        ).where(devices.user_id.in_(bindparam("users", expanding=True))),
+        select(users.id, zero, zero, literal_column("'user'")).where(
+            users.platform == bindparam("platform"),
+            users.id.in_(bindparam("recipients", expanding=True)),
+        ),
+        blockers_among(bindparam("sender_id"), bindparam("blockers", expanding=True)).add_columns(
+            zero, zero, literal_column("'blocker'")
+        ),
+        select(
+            conversations.id,
+            conversations.disappearing_after_seconds,
+            null(),
+            literal_column("'direct'"),
+        ).where(
+            conversations.platform == bindparam("platform"),
+            conversations.direct_key == bindparam("direct_key"),
+        ),
+    )
+
+
+ADDRESSING = _addressing_statement()
 
 
 def envelope_record(row: EnvelopeRow) -> EnvelopeRecord:
@@ -54,12 +130,23 @@ def envelope_record(row: EnvelopeRow) -> EnvelopeRecord:
 
 
 @dataclass(frozen=True)
+class Addressing:
+    """What the relay checks a send against, read in one statement."""
+
+    devices: dict[int, dict[int, int]]  # {user id: {device id: registration id}}
+    existing: set[int]  # the recipients that are users of the platform
+    blockers: set[int]  # the recipients who block the sender
+    direct: tuple[int, int | None] | None  # the pair's DIRECT conversation: (id, timer)
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A message the resolver checked: who sends, where, what is really queued."""
 
     sender: Sender
     client_message_id: str
-    conversation_id: int | None  # None: the DIRECT conversation with `direct_with`
+    conversation_id: int | None  # None: the DIRECT conversation with `direct_with`, to create
+    disappearing_seconds: int | None  # the conversation's timer (unused when created)
     direct_with: int | None
     envelopes: Sequence[OutgoingEnvelope]  # what is queued (drops already left out)
     unread_for: Sequence[int]  # members that get one more unread
@@ -71,6 +158,43 @@ class Outgoing:
 class Sent:
     result: SendResultRecord
     records: list[EnvelopeRecord]  # to announce after the commit (none for a duplicate)
+
+
+class SendReads:
+    """What a send's rules read, in its transaction."""
+
+    def __init__(self, conn: AsyncConnection, sender: Sender) -> None:
+        self.conn = conn
+        self.sender = sender
+
+    async def addressing(self, recipients: Sequence[int], direct_key: str | None) -> Addressing:
+        """The devices of the sender and `recipients`, which recipients exist and which
+        block the sender, and the DIRECT conversation of `direct_key` (None: none)."""
+        sender_id = self.sender.user_id
+        users = [sender_id, *recipients]
+        params = {
+            "users": users,
+            "platform": self.sender.platform,
+            "recipients": list(recipients),
+            "blockers": list(recipients),
+            "sender_id": sender_id,
+            "direct_key": direct_key,  # NULL matches no conversation
+        }
+        rows = (await self.conn.execute(ADDRESSING, params)).all()
+        devices: dict[int, dict[int, int]] = {user_id: {} for user_id in users}
+        existing: set[int] = set()
+        blockers: set[int] = set()
+        direct = None
+        for a, b, c, kind in rows:
+            if kind == "device":
+                devices[a][b] = c
+            elif kind == "user":
+                existing.add(a)
+            elif kind == "blocker":
+                blockers.add(a)
+            else:
+                direct = (int(a), b)
+        return Addressing(devices, existing, blockers, direct)
 
 
 class EnvelopeStore:
@@ -86,16 +210,29 @@ class EnvelopeStore:
 
     async def sent_before(self, sender_id: int, client_message_id: str) -> SendResultRecord | None:
         """What a message with this client id already sent, as a duplicate's answer."""
-        async with self.db.session() as session:
-            return await _sent_before(session, sender_id, client_message_id)
+        async with self.db.engine.connect() as conn:
+            return await _sent_before(conn, sender_id, client_message_id)
 
-    async def send(self, outgoing: Outgoing, now: datetime) -> Sent:
+    async def send(
+        self,
+        sender: Sender,
+        client_message_id: str,
+        checked: Callable[[SendReads], Awaitable[Outgoing]],
+        now: datetime,
+    ) -> Sent:
+        """Queue the message `checked` makes of what it reads (see above); a resend,
+        concurrent ones included, is answered as a duplicate and queues nothing."""
         try:
             async with self.db.transaction() as session:
+                conn = await session.connection()
+                previous = await _sent_before(conn, sender.user_id, client_message_id)
+                if previous is not None:
+                    return Sent(previous, [])
+                outgoing = await checked(SendReads(conn, sender))
                 return await _send(session, outgoing, now)
         except IntegrityError:
             # A concurrent send with the same client id won the unique key.
-            previous = await self.sent_before(outgoing.sender.user_id, outgoing.client_message_id)
+            previous = await self.sent_before(sender.user_id, client_message_id)
             if previous is None:
                 raise
             return Sent(previous, [])
@@ -189,14 +326,10 @@ def _live(now: datetime):  # type: ignore[no-untyped-def]
 
 
 async def _sent_before(
-    session: AsyncSession, sender_id: int, client_message_id: str
+    conn: AsyncConnection, sender_id: int, client_message_id: str
 ) -> SendResultRecord | None:
-    row = await session.scalar(
-        select(MessageRow).where(
-            MessageRow.sender_id == sender_id,
-            MessageRow.client_message_id == client_message_id,
-        )
-    )
+    params = {"sender_id": sender_id, "client_message_id": client_message_id}
+    row = (await conn.execute(SENT_BEFORE, params)).first()
     if row is None or row.conversation_id is None:
         return None
     return SendResultRecord(
@@ -211,27 +344,27 @@ async def _send(session: AsyncSession, outgoing: Outgoing, now: datetime) -> Sen
     """The message's rows; a concurrent resend fails on the unique client id at the
     message insert (before anything is queued) and is answered by `send`."""
     sender = outgoing.sender
-    conversation_id = outgoing.conversation_id
+    conversation_id, timer = outgoing.conversation_id, outgoing.disappearing_seconds
     if conversation_id is None:
         assert outgoing.direct_with is not None
         conversation_id, timer = await direct_conversation(
             session, sender.platform, sender.user_id, outgoing.direct_with, now
         )
-    else:
-        timer = await disappearing_seconds(session, conversation_id)
-    message_id = await session.scalar(
-        insert(MessageRow)
-        .values(
-            platform=sender.platform,
-            sender_id=sender.user_id,
-            sender_device_id=sender.device_id,
-            client_message_id=outgoing.client_message_id,
-            conversation_id=conversation_id,
-            sent_at=now,
-            delivered_device_count=outgoing.reported_count,
+    conn = await session.connection()
+    message_id = (
+        await conn.execute(
+            INSERT_MESSAGE,
+            {
+                "platform": sender.platform,
+                "sender_id": sender.user_id,
+                "sender_device_id": sender.device_id,
+                "client_message_id": outgoing.client_message_id,
+                "conversation_id": conversation_id,
+                "sent_at": now,
+                "delivered_device_count": outgoing.reported_count,
+            },
         )
-        .returning(MessageRow.id)
-    )
+    ).scalar_one()
     expires_at = _expiry(now, outgoing.expires_in_seconds, timer)
     records = await enqueue(
         session, sender, outgoing.envelopes, now, conversation_id, message_id, expires_at

@@ -9,19 +9,25 @@ the same device serialize on that row: sequences are dense and never reused,
 which is what lets a resumable subscription detect a gap (subscriptions/resume.py).
 
 After the transaction commits, the caller announces the new envelopes on the
-realtime broker (`announce`); a subscriber reads them from the queue, never from
-the broker message alone, so a lost announcement delays and never loses.
+realtime broker (`announce`): one message per device, `{"sequence": n}` and,
+when the commit queued exactly one envelope for that device (every direct or
+group message), the envelope itself (`"envelope"`, `envelope_message`), so a
+live subscriber delivers it without reading it back. The queue stays the truth:
+a subscriber whose announcement is lost, or does not follow the last sequence
+it sent, reads the queue (subscriptions/resume.py), so a lost announcement
+delays and never loses.
 """
 
 from __future__ import annotations
 
+from base64 import b64decode, b64encode
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasources.messaging.tables import EnvelopeRow, MessagingDeviceRow
@@ -61,6 +67,27 @@ class Sender:
     platform: str
     user_id: int
     device_id: int
+
+
+DEVICES = MessagingDeviceRow.__table__.c
+ENVELOPES = EnvelopeRow.__table__.c
+_DEVICE_KEY = tuple_(DEVICES.user_id, DEVICES.device_id)
+# Built once (bind parameters): statement construction was a good part of a send's CPU.
+LOCK_DEVICES = (
+    select(DEVICES.user_id)
+    .where(_DEVICE_KEY.in_(bindparam("devices", expanding=True)))
+    .order_by(DEVICES.user_id, DEVICES.device_id)
+    .with_for_update()
+)
+TAKE_SEQUENCES = (
+    update(cast(Table, MessagingDeviceRow.__table__))
+    .where(_DEVICE_KEY.in_(bindparam("devices", expanding=True)))
+    .values(last_sequence=DEVICES.last_sequence + bindparam("count"))
+    .returning(DEVICES.user_id, DEVICES.device_id, DEVICES.last_sequence)
+)
+INSERT_ENVELOPES = insert(cast(Table, EnvelopeRow.__table__)).returning(
+    ENVELOPES.id, ENVELOPES.recipient_id, ENVELOPES.recipient_device_id, ENVELOPES.sequence
+)
 
 
 def device_topic(platform: str, user_id: int, device_id: int) -> str:
@@ -108,10 +135,8 @@ async def enqueue(
     # RETURNING matched by the unique (recipient, device, sequence) rather than by
     # parameter order: SQLAlchemy keeps this one multi-row INSERT per 1,000 rows on
     # both backends (ordered RETURNING degrades to one INSERT per row on SQLite).
-    E = EnvelopeRow
-    result = await session.execute(
-        insert(E).returning(E.id, E.recipient_id, E.recipient_device_id, E.sequence), rows
-    )
+    conn = await session.connection()
+    result = await conn.execute(INSERT_ENVELOPES, rows)
     ids = {(user, device, sequence): id_ for id_, user, device, sequence in result.all()}
     return [
         EnvelopeRecord(
@@ -126,35 +151,21 @@ async def _take_sequences(
 ) -> dict[tuple[int, int], int]:
     """Reserve consecutive sequences per device; returns each device's first one.
 
-    On PostgreSQL the device rows are locked first in one fixed order: two senders
-    whose recipients overlap (a group fan-out and a direct message) then wait for
-    each other instead of deadlocking on rows an UPDATE took in its own order.
+    On PostgreSQL the device rows of a multi-device enqueue are locked first in one
+    fixed order: two senders whose recipients overlap (a group fan-out and a direct
+    message) then wait for each other instead of deadlocking on rows an UPDATE took
+    in its own order. (One device needs no order: its UPDATE takes its one lock.)
     """
     wanted = Counter(devices)
-    if session.get_bind().dialect.name == "postgresql":
-        key = tuple_(MessagingDeviceRow.user_id, MessagingDeviceRow.device_id)
-        await session.execute(
-            select(MessagingDeviceRow.user_id)
-            .where(key.in_(sorted(wanted)))
-            .order_by(MessagingDeviceRow.user_id, MessagingDeviceRow.device_id)
-            .with_for_update()
-        )
+    conn = await session.connection()
+    if len(wanted) > 1 and conn.dialect.name == "postgresql":
+        await conn.execute(LOCK_DEVICES, {"devices": sorted(wanted)})
     first: dict[tuple[int, int], int] = {}
     by_count: dict[int, list[tuple[int, int]]] = {}
     for device, count in wanted.items():
         by_count.setdefault(count, []).append(device)
     for count, group in sorted(by_count.items()):
-        result = await session.execute(
-            update(MessagingDeviceRow)
-            .where(tuple_(MessagingDeviceRow.user_id, MessagingDeviceRow.device_id).in_(group))
-            .values(last_sequence=MessagingDeviceRow.last_sequence + count)
-            .returning(
-                MessagingDeviceRow.user_id,
-                MessagingDeviceRow.device_id,
-                MessagingDeviceRow.last_sequence,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        result = await conn.execute(TAKE_SEQUENCES, {"devices": group, "count": count})
         for user_id, device_id, last in result.all():
             first[(user_id, device_id)] = last - count + 1
     missing = set(wanted) - set(first)
@@ -164,12 +175,53 @@ async def _take_sequences(
 
 
 async def announce(broker: Broker, records: Iterable[EnvelopeRecord]) -> None:
-    """Tell live subscribers, after the commit, up to which sequence each queue grew."""
-    latest: dict[tuple[str, int, int], int] = {}
+    """Tell live subscribers, after the commit, up to which sequence each queue grew
+    (with the envelope itself when it is the only one this commit queued there)."""
+    by_device: dict[tuple[str, int, int], list[EnvelopeRecord]] = {}
     for record in records:
         key = (record.platform, record.recipient_id, record.recipient_device_id)
-        latest[key] = max(latest.get(key, 0), record.sequence)
-    for (platform, user_id, device_id), sequence in latest.items():
-        await broker.publish(
-            device_topic(platform, user_id, device_id), encode({"sequence": sequence})
-        )
+        by_device.setdefault(key, []).append(record)
+    for (platform, user_id, device_id), queued in by_device.items():
+        message: dict[str, Any] = {"sequence": max(r.sequence for r in queued)}
+        if len(queued) == 1:
+            message["envelope"] = envelope_message(queued[0])
+        await broker.publish(device_topic(platform, user_id, device_id), encode(message))
+
+
+def envelope_message(record: EnvelopeRecord) -> dict[str, Any]:
+    """An envelope as JSON for the broker (content in base64, times in ISO 8601)."""
+    return {
+        "id": record.id,
+        "platform": record.platform,
+        "recipient_id": record.recipient_id,
+        "recipient_device_id": record.recipient_device_id,
+        "sequence": record.sequence,
+        "type": record.type,
+        "sender_id": record.sender_id,
+        "sender_device_id": record.sender_device_id,
+        "conversation_id": record.conversation_id,
+        "message_id": record.message_id,
+        "content": b64encode(record.content).decode(),
+        "server_timestamp": record.server_timestamp.isoformat(),
+        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
+    }
+
+
+def envelope_from_message(value: dict[str, Any]) -> EnvelopeRecord:
+    """The inverse of `envelope_message`."""
+    expires_at = value["expires_at"]
+    return EnvelopeRecord(
+        id=int(value["id"]),
+        platform=str(value["platform"]),
+        recipient_id=int(value["recipient_id"]),
+        recipient_device_id=int(value["recipient_device_id"]),
+        sequence=int(value["sequence"]),
+        type=str(value["type"]),
+        sender_id=int(value["sender_id"]),
+        sender_device_id=int(value["sender_device_id"]),
+        conversation_id=value["conversation_id"],
+        message_id=value["message_id"],
+        content=b64decode(value["content"]),
+        server_timestamp=datetime.fromisoformat(value["server_timestamp"]),
+        expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+    )

@@ -9,16 +9,19 @@ replies with it, all counted).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasources.events.model import NewEvent
 from datasources.events.outbox import emit
 from datasources.posts.records import (
+    COMMENT_COLUMNS,
+    USER_COLUMNS,
     After,
     CommentRecord,
     Gone,
@@ -26,11 +29,20 @@ from datasources.posts.records import (
     Subject,
     comment_record,
 )
-from datasources.posts.sqlutil import bump, insert_ignore, newer_than, using, windowed
+from datasources.posts.sqlutil import (
+    among,
+    bump,
+    cursor_params,
+    insert_ignore,
+    past_cursor,
+    table_of,
+    using,
+    windowed,
+)
 from datasources.posts.tables import CommentLikeRow, CommentRow, PostRow
-from datasources.posts.visibility import blocked_either_way
+from datasources.posts.visibility import VIEWER, blocked_either_way
 from datasources.sql import Database, utcnow
-from datasources.users.store import to_record as user_record
+from datasources.users.store import UserRecord
 from datasources.users.tables import UserRow
 
 REPLIES = "reply"
@@ -53,16 +65,16 @@ class CommentStore:
         self.db = db
 
     async def by_ids(self, platform: str, ids: Sequence[int]) -> dict[int, CommentRecord]:
-        stmt = select(CommentRow).where(CommentRow.platform == platform, CommentRow.id.in_(ids))
+        stmt = _by_ids_statement(self.db.engine.dialect.name)
         async with self.db.session() as session:
-            return {row.id: comment_record(row) for row in await session.scalars(stmt)}
+            rows = await session.execute(stmt, {"platform": platform, "ids": list(ids)})
+            return {row[0]: CommentRecord(*row) for row in rows}
 
     async def liked(self, user_id: int, comment_ids: Sequence[int]) -> set[int]:
-        stmt = select(CommentLikeRow.comment_id).where(
-            CommentLikeRow.user_id == user_id, CommentLikeRow.comment_id.in_(comment_ids)
-        )
+        stmt = _liked_statement(self.db.engine.dialect.name)
         async with self.db.session() as session:
-            return set(await session.scalars(stmt))
+            rows = await session.execute(stmt, {"viewer": user_id, "ids": list(comment_ids)})
+            return {row[0] for row in rows}
 
     async def threads(
         self,
@@ -78,37 +90,28 @@ class CommentStore:
         of subjects (`kind` 'post' or 'take'), or the replies of comments (`kind`
         'reply'). Comments by users blocked either way with the viewer are left out.
         Authors come joined along (`Slice.users`) to prime the user loader."""
-        if kind == REPLIES:
-            part = CommentRow.parent_id
-            where: list[Any] = [CommentRow.parent_id.in_(ids)]
-        else:
-            part = CommentRow.subject_id
-            where = [
-                CommentRow.subject_type == kind,
-                CommentRow.subject_id.in_(ids),
-                CommentRow.parent_id.is_(None),
-            ]
-        where.append(CommentRow.platform == platform)
-        if viewer_id is not None:
-            where.append(CommentRow.author_id.not_in(blocked_either_way(viewer_id)))
-        totals = None
-        if after is not None:
-            totals = await self._count_by(part, where, session)
-            where.append(newer_than(CommentRow.created_at, CommentRow.id, after.at, after.id))
-        ranked = windowed(CommentRow.id, part, [CommentRow.created_at, CommentRow.id], where)
-        stmt = (
-            select(CommentRow, UserRow, ranked.c.part, ranked.c.total)
-            .join(ranked, ranked.c.id == CommentRow.id)
-            .join(UserRow, UserRow.id == CommentRow.author_id)
-            .where(ranked.c.rn <= limit + 1)
-            .order_by(ranked.c.part, ranked.c.rn)
+        count, stmt = _thread_statements(
+            self.db.engine.dialect.name, kind == REPLIES, viewer_id is None, after is not None
         )
-        async with using(self.db, session) as reading:
-            rows = (await reading.execute(stmt)).all()
+        params: dict[str, Any] = {
+            "platform": platform,
+            "viewer": viewer_id,
+            "kind": kind,
+            "ids": list(ids),
+            "rows": limit + 1,
+        }
+        if after is not None:
+            params.update(cursor_params(after.at, after.id))
         pages = {pk: Slice[CommentRecord]() for pk in ids}
-        for comment, author, key, total in rows:
-            pages[key].total = total
-            pages[key].take(comment_record(comment), comment.created_at, limit, user_record(author))
+        async with using(self.db, session) as reading:
+            totals = None
+            if count is not None:
+                totals = {row[0]: int(row[1]) for row in await reading.execute(count, params)}
+            for row in await reading.execute(stmt, params):
+                comment = CommentRecord(*row[: _AUTHOR.start])
+                page = pages[row[_AUTHOR.stop]]
+                page.total = row[_AUTHOR.stop + 1]
+                page.take(comment, comment.created_at, limit, UserRecord(*row[_AUTHOR]))
         if totals is not None:
             for key, page in pages.items():
                 page.total = totals.get(key, 0)
@@ -254,12 +257,65 @@ class CommentStore:
         except IntegrityError as exc:
             raise Gone() from exc
 
-    async def _count_by(
-        self, key: Any, where: list[Any], session: AsyncSession | None = None
-    ) -> dict[int, int]:
-        stmt = select(key, func.count()).where(*where).group_by(key)
-        async with using(self.db, session) as reading:
-            return {row[0]: int(row[1]) for row in (await reading.execute(stmt)).all()}
+
+_comments = table_of(CommentRow)
+_users = table_of(UserRow)
+_AUTHOR = slice(len(COMMENT_COLUMNS), len(COMMENT_COLUMNS) + len(USER_COLUMNS))
+"""Where the author's columns sit in a thread row; the thread key and total follow."""
+
+
+@functools.cache
+def _by_ids_statement(dialect: str) -> Any:
+    c = _comments.c
+    return select(*COMMENT_COLUMNS).where(
+        c.platform == bindparam("platform"), among(c.id, "ids", dialect)
+    )
+
+
+@functools.cache
+def _liked_statement(dialect: str) -> Any:
+    likes = table_of(CommentLikeRow).c
+    return select(likes.comment_id).where(
+        likes.user_id == VIEWER, among(likes.comment_id, "ids", dialect)
+    )
+
+
+@functools.cache
+def _thread_statements(
+    dialect: str, replies: bool, public: bool, after: bool
+) -> tuple[Any | None, Any]:
+    """The statements of `CommentStore.threads` for one shape, built once and run
+    with parameters (:platform, :viewer, :kind, :ids, :rows and the cursor's): the
+    per-thread totals (only after a cursor, when the window no longer counts them
+    all) and the windowed pages with their authors."""
+    c = _comments.c
+    if replies:
+        part = c.parent_id
+        where: list[Any] = [among(c.parent_id, "ids", dialect)]
+    else:
+        part = c.subject_id
+        where = [
+            c.subject_type == bindparam("kind"),
+            among(c.subject_id, "ids", dialect),
+            c.parent_id.is_(None),
+        ]
+    where.append(c.platform == bindparam("platform"))
+    if not public:
+        where.append(c.author_id.not_in(blocked_either_way(VIEWER)))
+    count = None
+    if after:
+        count = select(part, func.count()).where(*where).group_by(part)
+        where.append(past_cursor(c.created_at, c.id, newest_first=False))
+    ranked = windowed(c.id, part, [c.created_at, c.id], where)
+    stmt = (
+        select(*COMMENT_COLUMNS, *USER_COLUMNS, ranked.c.part, ranked.c.total)
+        .select_from(
+            _comments.join(ranked, ranked.c.id == c.id).join(_users, _users.c.id == c.author_id)
+        )
+        .where(ranked.c.rn <= bindparam("rows"))
+        .order_by(ranked.c.part, ranked.c.rn)
+    )
+    return count, stmt
 
 
 async def delete_subject_comments(session: AsyncSession, subject_type: str, subject_id: int) -> int:

@@ -168,10 +168,7 @@ class PostLoaders:
 
     async def _locations(self, ids: Sequence[int]) -> list[LocationRecord | None]:
         found = await self.store.locations(self.platform, ids)
-        return [
-            LocationRecord(row.id, row.name, row.latitude, row.longitude) if row else None
-            for row in (found.get(pk) for pk in ids)
-        ]
+        return [found.get(pk) for pk in ids]
 
     async def _media(self, ids: Sequence[int]) -> list[list[MediaRecord]]:
         found = await self.store.media(ids)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from datasources.media.store import MediaRecord
+from datasources.media.tables import MediaRow
+from datasources.posts.sqlutil import record_columns, table_of
 from datasources.posts.tables import CommentRow, LocationRow, PostRow
 from datasources.users.store import UserRecord
+from datasources.users.tables import UserRow
 
 T = TypeVar("T")
 
@@ -135,6 +139,54 @@ class PageExtras:
     media: dict[int, list[MediaRecord]] | None = None
     marks: dict[int, frozenset[str]] | None = None
     comments: dict[int, Slice[CommentRecord]] | None = None
+
+
+_POSTS = table_of(PostRow).c
+POST_COLUMNS: tuple[Any, ...] = (
+    _POSTS.id,
+    _POSTS.platform,
+    _POSTS.author_id,
+    _POSTS.caption,
+    _POSTS.hashtags,
+    _POSTS.visibility,
+    _POSTS.shared_post_id,
+    _POSTS.like_count,
+    _POSTS.comment_count,
+    _POSTS.share_count,
+    _POSTS.save_count,
+    _POSTS.created_at,
+    _POSTS.edited_at,
+    *record_columns(table_of(LocationRow), LocationRecord),
+)
+"""A post and its location (outer joined) as Core columns: `post_of` builds the record."""
+USER_COLUMNS = record_columns(table_of(UserRow), UserRecord)
+MEDIA_COLUMNS = record_columns(table_of(MediaRow), MediaRecord)
+COMMENT_COLUMNS = record_columns(table_of(CommentRow), CommentRecord)
+
+
+def post_of(row: Sequence[Any]) -> PostRecord:
+    """The record of the POST_COLUMNS at the start of `row`."""
+    (pk, platform, author_id, caption, tags, visibility, shared, likes, comments, shares) = row[:10]
+    saves, created_at, edited_at, location_id, name, latitude, longitude = row[10:17]
+    location = None
+    if location_id is not None:
+        location = LocationRecord(location_id, name, latitude, longitude)
+    return PostRecord(
+        pk,
+        platform,
+        author_id,
+        caption,
+        tuple(json.loads(tags or "[]")),
+        visibility,
+        location,
+        shared,
+        likes,
+        comments,
+        shares,
+        saves,
+        created_at,
+        edited_at,
+    )
 
 
 def location_record(row: LocationRow | None) -> LocationRecord | None:

@@ -1,13 +1,29 @@
-"""Small SQL helpers of the posts domain: insert-ignore, exact counters, windowed pages."""
+"""Small SQL helpers of the posts domain: insert-ignore, exact counters, windowed pages,
+and the pieces of statements built once and run with parameters (cursor, id lists,
+record columns)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, tuple_, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,9 +88,45 @@ def older_than(at_column: Any, id_column: Any, at: datetime, pk: int) -> ColumnE
     return tuple_(at_column, id_column) < tuple_(at_literal(at), literal(pk))
 
 
-def newer_than(at_column: Any, id_column: Any, at: datetime, pk: int) -> ColumnElement[bool]:
-    """Rows after (at, pk) in oldest-first order."""
-    return tuple_(at_column, id_column) > tuple_(at_literal(at), literal(pk))
+def past_cursor(at_column: Any, id_column: Any, newest_first: bool = True) -> ColumnElement[bool]:
+    """Rows after the cursor bound as :after_at, :after_id (`cursor_params`), in
+    newest-first (or oldest-first) order: `older_than` for statements built once
+    and run with parameters."""
+    cursor = tuple_(
+        bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=BigInteger())
+    )
+    position = tuple_(at_column, id_column)
+    return position < cursor if newest_first else position > cursor
+
+
+def cursor_params(at: datetime, pk: int) -> dict[str, Any]:
+    return {"after_at": at, "after_id": pk}
+
+
+def among(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the ids bound as `name` (a list).
+
+    On PostgreSQL one array parameter (`= ANY(:name)`, the plan of an IN list):
+    the SQL is the same for every list length, so nothing is expanded per
+    execution and the driver's prepared statement is reused. Elsewhere an
+    expanding IN.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def table_of(row: type[Any]) -> Table:
+    """The Core table of a mapped class, typed as a Table (mypy sees a FromClause)."""
+    table: Table = row.__table__
+    return table
+
+
+def record_columns(table: Any, record: type[Any]) -> tuple[Any, ...]:
+    """The columns of `table` named like the fields of the dataclass `record`, in
+    field order: a Core select of them gives rows that build the record
+    positionally (`record(*row[i:j])`), far cheaper than loading ORM entities."""
+    return tuple(table.c[field.name] for field in fields(record))
 
 
 def windowed(

@@ -14,39 +14,62 @@ resolvers/posts/policy.can_see.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, case, cast, delete, func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasources.events.model import NewEvent
 from datasources.events.outbox import emit
 from datasources.media.store import MediaRecord
-from datasources.media.store import to_record as media_record
 from datasources.media.tables import MediaRow
 from datasources.posts.comments import CommentStore, delete_subject_comments
 from datasources.posts.records import (
+    MEDIA_COLUMNS,
+    POST_COLUMNS,
+    USER_COLUMNS,
     After,
     Extras,
     Gone,
+    LocationRecord,
     NewLocation,
     NewPost,
     PageExtras,
     PostRecord,
     Slice,
+    post_of,
     post_record,
 )
 from datasources.posts.sqlutil import (
-    at_literal,
+    among,
     bump,
-    dialect_name,
+    cursor_params,
     insert_ignore,
-    older_than,
+    past_cursor,
+    record_columns,
+    table_of,
     using,
     windowed,
 )
@@ -59,10 +82,15 @@ from datasources.posts.tables import (
     PostRow,
     PostSaveRow,
 )
-from datasources.posts.visibility import blocked_either_way, followed_by, friends_of, visible_to
-from datasources.sql import Database, utcnow
+from datasources.posts.visibility import (
+    VIEWER,
+    blocked_either_way,
+    followed_by,
+    friends_of,
+    visible_to,
+)
+from datasources.sql import Database, UTCDateTime, utcnow
 from datasources.users.store import UserRecord
-from datasources.users.store import to_record as user_record
 from datasources.users.tables import UserRow
 
 EXPLORE_WINDOW_HOURS = 24 * 30
@@ -83,48 +111,33 @@ class PostStore:
     ) -> dict[int, tuple[PostRecord, UserRecord]]:
         """Posts with their authors: whoever reads a post checks its author next (the
         visibility policy), so both come in one statement."""
-        stmt = (
-            select(PostRow, LocationRow, UserRow)
-            .join(UserRow, UserRow.id == PostRow.author_id)
-            .outerjoin(LocationRow, LocationRow.id == PostRow.location_id)
-            .where(PostRow.platform == platform, PostRow.id.in_(ids))
-        )
+        stmt = _by_ids_statement(self._dialect)
         async with self.db.session() as session:
-            rows = (await session.execute(stmt)).all()
-        return {row[0].id: (post_record(row[0], row[1]), user_record(row[2])) for row in rows}
+            rows = await session.execute(stmt, {"platform": platform, "ids": list(ids)})
+            return {row[0]: (post_of(row), UserRecord(*row[_AUTHOR])) for row in rows}
 
-    async def locations(self, platform: str, ids: Sequence[int]) -> dict[int, LocationRow]:
+    async def locations(self, platform: str, ids: Sequence[int]) -> dict[int, LocationRecord]:
         async with self.db.session() as session:
-            rows = await session.scalars(
-                select(LocationRow).where(LocationRow.platform == platform, LocationRow.id.in_(ids))
-            )
-            return {row.id: row for row in rows}
+            stmt = _locations_statement(self._dialect)
+            rows = await session.execute(stmt, {"platform": platform, "ids": list(ids)})
+            return {row[0]: LocationRecord(*row) for row in rows}
 
     async def media(
         self, post_ids: Sequence[int], session: AsyncSession | None = None
     ) -> dict[int, list[MediaRecord]]:
         """Each post's media in order, whole rows in one statement."""
-        stmt = (
-            select(PostMediaRow.post_id, MediaRow)
-            .join(MediaRow, MediaRow.id == PostMediaRow.media_id)
-            .where(PostMediaRow.post_id.in_(post_ids))
-            .order_by(PostMediaRow.post_id, PostMediaRow.position)
-        )
+        stmt = _media_statement(self._dialect)
         found: dict[int, list[MediaRecord]] = {}
         async with using(self.db, session) as reading:
-            for post_id, row in (await reading.execute(stmt)).all():
-                found.setdefault(post_id, []).append(media_record(row))
+            for row in await reading.execute(stmt, {"ids": list(post_ids)}):
+                found.setdefault(row[0], []).append(MediaRecord(*row[1:]))
         return found
 
     async def mentions(self, post_ids: Sequence[int]) -> dict[int, list[int]]:
-        stmt = (
-            select(PostMentionRow.post_id, PostMentionRow.user_id)
-            .where(PostMentionRow.post_id.in_(post_ids))
-            .order_by(PostMentionRow.post_id, PostMentionRow.position)
-        )
         found: dict[int, list[int]] = {}
         async with self.db.session() as session:
-            for post_id, user_id in (await session.execute(stmt)).all():
+            stmt = _mentions_statement(self._dialect)
+            for post_id, user_id in await session.execute(stmt, {"ids": list(post_ids)}):
                 found.setdefault(post_id, []).append(user_id)
         return found
 
@@ -133,17 +146,12 @@ class PostStore:
     ) -> dict[int, frozenset[str]]:
         """Which of the posts `user_id` liked and saved: {post id: {"liked", "saved"}},
         one statement for both (a feed asks for both)."""
-        stmt = union_all(
-            select(PostLikeRow.post_id, literal("liked")).where(
-                PostLikeRow.user_id == user_id, PostLikeRow.post_id.in_(post_ids)
-            ),
-            select(PostSaveRow.post_id, literal("saved")).where(
-                PostSaveRow.user_id == user_id, PostSaveRow.post_id.in_(post_ids)
-            ),
-        )
+        stmt = _marks_statement(self._dialect)
         found: dict[int, set[str]] = {}
         async with using(self.db, session) as reading:
-            for post_id, kind in (await reading.execute(stmt)).all():
+            for post_id, kind in await reading.execute(
+                stmt, {"viewer": user_id, "ids": list(post_ids)}
+            ):
                 found.setdefault(post_id, set()).add(kind)
         return {post_id: frozenset(kinds) for post_id, kinds in found.items()}
 
@@ -170,10 +178,14 @@ class PostStore:
     ) -> Slice[PostRecord]:
         """Posts of accounts the viewer follows, of friends and the viewer's own, newest
         first; visibility and blocks filtered in the query, authors joined along."""
-        sources = PostRow.author_id.in_(
-            followed_by(viewer_id).union(friends_of(viewer_id), select(literal(viewer_id)))
-        )
-        return await self._posts_page(platform, viewer_id, [sources], after, limit, extras)
+        count, stmt = _feed_statements(after is not None)
+        params = _page_params(platform, viewer_id, after, limit)
+        async with self.db.session() as session:  # one connection for count and page
+            total = int(await session.scalar(count, params) or 0)
+            page = await _slice(session, stmt, params, limit)
+            await self._read_extras(session, platform, page, extras)
+        page.total = total
+        return page
 
     async def user_posts(
         self,
@@ -185,35 +197,16 @@ class PostStore:
     ) -> dict[int, Slice[PostRecord]]:
         """The posts each author has that the viewer may see, newest first: one statement
         for every author of the batch (a window per author), plus one count after a cursor."""
-        where: list[Any] = [
-            PostRow.platform == platform,
-            PostRow.author_id.in_(author_ids),
-            visible_to(viewer_id),
-        ]
-        totals = None
-        if after is not None:
-            totals = await self._count_by(PostRow.author_id, where)
-            where.append(older_than(PostRow.created_at, PostRow.id, after.at, after.id))
-        ranked = windowed(
-            PostRow.id,
-            PostRow.author_id,
-            [PostRow.created_at.desc(), PostRow.id.desc()],
-            where,
-            joins=[(UserRow, UserRow.id == PostRow.author_id)],
-        )
-        stmt = (
-            select(PostRow, LocationRow, ranked.c.part, ranked.c.total)
-            .join(ranked, ranked.c.id == PostRow.id)
-            .outerjoin(LocationRow, LocationRow.id == PostRow.location_id)
-            .where(ranked.c.rn <= limit + 1)
-            .order_by(ranked.c.part, ranked.c.rn)
-        )
-        async with self.db.session() as session:
-            rows = (await session.execute(stmt)).all()
+        count, stmt = _user_posts_statements(self._dialect, viewer_id is None, after is not None)
+        params = {**_page_params(platform, viewer_id, after, limit), "ids": list(author_ids)}
         pages = {author_id: Slice[PostRecord]() for author_id in author_ids}
-        for post, location, author_id, total in rows:
-            pages[author_id].total = total
-            pages[author_id].take(post_record(post, location), post.created_at, limit)
+        async with self.db.session() as session:
+            totals = await _totals(session, count, params)
+            for row in await session.execute(stmt, params):
+                page = pages[row[_PART]]
+                page.total = row[_PART + 1]
+                post = post_of(row)
+                page.take(post, post.created_at, limit)
         if totals is not None:
             for author_id, page in pages.items():
                 page.total = totals.get(author_id, 0)
@@ -228,32 +221,11 @@ class PostStore:
         extras: Extras | None = None,
     ) -> Slice[PostRecord]:
         """What `user_id` saved and may still see, most recently saved first."""
-        where = [
-            PostSaveRow.user_id == user_id,
-            PostRow.platform == platform,
-            visible_to(user_id),
-        ]
-        count = (
-            select(func.count())
-            .select_from(PostSaveRow)
-            .join(PostRow, PostRow.id == PostSaveRow.post_id)
-            .join(UserRow, UserRow.id == PostRow.author_id)
-            .where(*where)
-        )
-        if after is not None:
-            where.append(older_than(PostSaveRow.created_at, PostRow.id, after.at, after.id))
-        stmt = (
-            select(PostRow, LocationRow, UserRow, PostSaveRow.created_at)
-            .join(PostSaveRow, PostSaveRow.post_id == PostRow.id)
-            .join(UserRow, UserRow.id == PostRow.author_id)
-            .outerjoin(LocationRow, LocationRow.id == PostRow.location_id)
-            .where(*where)
-            .order_by(PostSaveRow.created_at.desc(), PostRow.id.desc())
-            .limit(limit + 1)
-        )
+        count, stmt = _saved_statements(after is not None)
+        params = _page_params(platform, user_id, after, limit)
         async with self.db.session() as session:
-            total = int(await session.scalar(count) or 0)
-            page = await _slice(session, stmt, limit)
+            total = int(await session.scalar(count, params) or 0)
+            page = await _slice(session, stmt, params, limit)
             await self._read_extras(session, platform, page, extras)
         page.total = total
         return page
@@ -271,28 +243,18 @@ class PostStore:
         score = (likes + 2·comments + 3·shares + 1) / (age_hours + 2) ^ 1.8, with
         `now` fixed by the first page (carried in the cursor) so pages agree.
         """
+        count, stmt = _explore_statements(self._dialect, viewer_id is None, after is not None)
+        params = {
+            **_page_params(platform, viewer_id, None, limit),
+            "now": now,
+            "since": now - timedelta(hours=EXPLORE_WINDOW_HOURS),
+        }
+        if after is not None:
+            params.update(after_score=after[0], after_id=after[1])
         async with self.db.session() as session:
-            score = _score(dialect_name(session), now)
-            where = [
-                PostRow.platform == platform,
-                PostRow.visibility == "PUBLIC",
-                PostRow.created_at >= at_literal(now - timedelta(hours=EXPLORE_WINDOW_HOURS)),
-                PostRow.created_at <= at_literal(now),
-                visible_to(viewer_id),
-            ]
-            total = await _capped_count(session, where)
-            if after is not None:
-                where.append((score < after[0]) | ((score == after[0]) & (PostRow.id < after[1])))
-            stmt = (
-                select(score.label("score"), PostRow, LocationRow, UserRow)
-                .join(UserRow, UserRow.id == PostRow.author_id)
-                .outerjoin(LocationRow, LocationRow.id == PostRow.location_id)
-                .where(*where)
-                .order_by(score.desc(), PostRow.id.desc())
-                .limit(limit + 1)
-            )
-            rows = (await session.execute(stmt)).all()
-        ranked = [(float(r[0]), post_record(r[1], r[2]), user_record(r[3])) for r in rows]
+            total = int(await session.scalar(count, params) or 0)
+            rows = (await session.execute(stmt, params)).all()
+        ranked = [(float(r[-1]), post_of(r), UserRecord(*r[_AUTHOR])) for r in rows]
         return ranked, total
 
     async def likers(
@@ -305,40 +267,15 @@ class PostStore:
     ) -> dict[int, Slice[UserRecord]]:
         """Who liked each post, newest like first; users blocked either way with the
         viewer left out. One statement for the whole batch."""
-        where: list[Any] = [PostLikeRow.post_id.in_(post_ids), UserRow.platform == platform]
-        if viewer_id is not None:
-            where.append(PostLikeRow.user_id.not_in(blocked_either_way(viewer_id)))
-        totals = None
-        if after is not None:
-            totals = await self._count_by(
-                PostLikeRow.post_id, where, joins=[(UserRow, UserRow.id == PostLikeRow.user_id)]
-            )
-            where.append(
-                older_than(PostLikeRow.created_at, PostLikeRow.user_id, after.at, after.id)
-            )
-        ranked = windowed(
-            PostLikeRow.user_id,
-            PostLikeRow.post_id,
-            [PostLikeRow.created_at.desc(), PostLikeRow.user_id.desc()],
-            where,
-            joins=[(UserRow, UserRow.id == PostLikeRow.user_id)],
-        )
-        stmt = (
-            select(UserRow, PostLikeRow.created_at, ranked.c.part, ranked.c.total)
-            .join(ranked, ranked.c.id == UserRow.id)
-            .join(
-                PostLikeRow,
-                (PostLikeRow.user_id == UserRow.id) & (PostLikeRow.post_id == ranked.c.part),
-            )
-            .where(ranked.c.rn <= limit + 1)
-            .order_by(ranked.c.part, ranked.c.rn)
-        )
-        async with self.db.session() as session:
-            rows = (await session.execute(stmt)).all()
+        count, stmt = _likers_statements(self._dialect, viewer_id is None, after is not None)
+        params = {**_page_params(platform, viewer_id, after, limit), "ids": list(post_ids)}
         pages = {post_id: Slice[UserRecord]() for post_id in post_ids}
-        for user, at, post_id, total in rows:
-            pages[post_id].total = total
-            pages[post_id].take(user_record(user), at, limit)
+        async with self.db.session() as session:
+            totals = await _totals(session, count, params)
+            for row in await session.execute(stmt, params):
+                at, post_id, total = row[len(USER_COLUMNS) :]
+                pages[post_id].total = total
+                pages[post_id].take(UserRecord(*row[: len(USER_COLUMNS)]), at, limit)
         if totals is not None:
             for post_id, page in pages.items():
                 page.total = totals.get(post_id, 0)
@@ -464,53 +401,36 @@ class PostStore:
         on: bool,
     ) -> PostRecord:
         """Like/save (on) or unlike/unsave: idempotent; the counter and the event only
-        when a row was really inserted or deleted."""
+        when a row was really inserted or deleted.
+
+        The counter moves last, after the outbox row: every like of a post updates the
+        post's row, whose lock the UPDATE holds until the commit, so concurrent likes
+        of one post queue on it for the commit's round trip only."""
+        touch, count = _mark_statements(self._dialect, table.__table__, counter, on)
+        params: dict[str, Any] = {"post_id": post.id, "user_id": user_id}
+        if on:
+            params["created_at"] = utcnow()
         try:
             async with self.db.transaction() as session:
-                if on:
-                    values = {"post_id": post.id, "user_id": user_id, "created_at": utcnow()}
-                    touched = await insert_ignore(session, table, values)
-                else:
-                    result = await session.execute(
-                        delete(table)
-                        .where(table.post_id == post.id, table.user_id == user_id)
-                        .returning(table.post_id)
-                    )
-                    touched = result.first() is not None
-                if not touched:
+                if (await session.execute(touch, params)).first() is None:
                     return await _read(session, post.id)
-                changed = await _bump_returning_counts(session, post, counter, on)
                 await emit(session, _event(event_type, post, user_id))
-                return changed
+                row = (await session.execute(count, {"post_id": post.id})).first()
+                if row is None:
+                    raise Gone()
+                return replace(
+                    post,
+                    like_count=row[0],
+                    comment_count=row[1],
+                    share_count=row[2],
+                    save_count=row[3],
+                )
         except IntegrityError as exc:  # the post was deleted meanwhile
             raise Gone() from exc
 
-    async def _posts_page(
-        self,
-        platform: str,
-        viewer_id: int | None,
-        where: list[Any],
-        after: After | None,
-        limit: int,
-        extras: Extras | None = None,
-    ) -> Slice[PostRecord]:
-        conditions = [*where, PostRow.platform == platform, visible_to(viewer_id)]
-        async with self.db.session() as session:  # one connection for count and page
-            total = await _capped_count(session, conditions)
-            if after is not None:
-                conditions.append(older_than(PostRow.created_at, PostRow.id, after.at, after.id))
-            stmt = (
-                select(PostRow, LocationRow, UserRow, PostRow.created_at)
-                .join(UserRow, UserRow.id == PostRow.author_id)
-                .outerjoin(LocationRow, LocationRow.id == PostRow.location_id)
-                .where(*conditions)
-                .order_by(PostRow.created_at.desc(), PostRow.id.desc())
-                .limit(limit + 1)
-            )
-            page = await _slice(session, stmt, limit)
-            await self._read_extras(session, platform, page, extras)
-        page.total = total
-        return page
+    @property
+    def _dialect(self) -> str:
+        return self.db.engine.dialect.name
 
     async def _read_extras(
         self, session: AsyncSession, platform: str, page: Slice[PostRecord], extras: Extras | None
@@ -532,69 +452,284 @@ class PostStore:
             )
         page.extras = found
 
-    async def _count_by(
-        self, key: Any, where: list[Any], joins: Sequence[Any] = ()
-    ) -> dict[int, int]:
-        stmt = select(key, func.count())
-        if not joins:
-            stmt = stmt.join(UserRow, UserRow.id == PostRow.author_id)
-        for target, on in joins:
-            stmt = stmt.join(target, on)
-        stmt = stmt.where(*where).group_by(key)
-        async with self.db.session() as session:
-            return {row[0]: int(row[1]) for row in (await session.execute(stmt)).all()}
-
 
 # ── module helpers ──────────────────────────────────────────────────────
 
 
-async def _capped_count(session: AsyncSession, conditions: list[Any]) -> int:
+# ── read statements, built once per shape ───────────────────────────────
+#
+# Building a statement (visibility subqueries, joins, cache key) cost more CPU
+# than running it, so each shape (with or without a cursor, a viewer, per
+# dialect) is built once and run with bound parameters: :platform, :viewer,
+# :rows (limit + 1), :ids (a list, see sqlutil.among) and the cursor's. They
+# select Core columns, built into records directly (no ORM entity loading).
+
+_posts = table_of(PostRow)
+_users = table_of(UserRow)
+_locations = table_of(LocationRow)
+_saves = table_of(PostSaveRow)
+_likes = table_of(PostLikeRow)
+_post_media = table_of(PostMediaRow)
+_media = table_of(MediaRow)
+PLATFORM = bindparam("platform", type_=String())
+ROWS = bindparam("rows", type_=Integer())
+_NOW = bindparam("now", type_=UTCDateTime())
+_AUTHOR = slice(len(POST_COLUMNS), len(POST_COLUMNS) + len(USER_COLUMNS))
+"""Where the author's columns sit in a row of POST_COLUMNS + USER_COLUMNS."""
+_PART = len(POST_COLUMNS)
+"""Where a windowed row's partition key (then its total) sits after the post."""
+_WITH_AUTHOR = _posts.join(_users, _users.c.id == _posts.c.author_id)
+_PAGE_FROM = _WITH_AUTHOR.outerjoin(_locations, _locations.c.id == _posts.c.location_id)
+
+
+def _page_params(
+    platform: str, viewer_id: int | None, after: After | None, limit: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"platform": platform, "viewer": viewer_id, "rows": limit + 1}
+    if after is not None:
+        params.update(cursor_params(after.at, after.id))
+    return params
+
+
+@functools.cache
+def _by_ids_statement(dialect: str) -> Any:
+    return (
+        select(*POST_COLUMNS, *USER_COLUMNS)
+        .select_from(_PAGE_FROM)
+        .where(_posts.c.platform == PLATFORM, among(_posts.c.id, "ids", dialect))
+    )
+
+
+@functools.cache
+def _locations_statement(dialect: str) -> Any:
+    return select(*record_columns(_locations, LocationRecord)).where(
+        _locations.c.platform == PLATFORM, among(_locations.c.id, "ids", dialect)
+    )
+
+
+@functools.cache
+def _media_statement(dialect: str) -> Any:
+    return (
+        select(_post_media.c.post_id, *MEDIA_COLUMNS)
+        .select_from(_post_media.join(_media, _media.c.id == _post_media.c.media_id))
+        .where(among(_post_media.c.post_id, "ids", dialect))
+        .order_by(_post_media.c.post_id, _post_media.c.position)
+    )
+
+
+@functools.cache
+def _marks_statement(dialect: str) -> Any:
+    return union_all(
+        select(_likes.c.post_id, literal("liked")).where(
+            _likes.c.user_id == VIEWER, among(_likes.c.post_id, "ids", dialect)
+        ),
+        select(_saves.c.post_id, literal("saved")).where(
+            _saves.c.user_id == VIEWER, among(_saves.c.post_id, "ids", dialect)
+        ),
+    )
+
+
+@functools.cache
+def _mentions_statement(dialect: str) -> Any:
+    mentions = table_of(PostMentionRow)
+    return (
+        select(mentions.c.post_id, mentions.c.user_id)
+        .where(among(mentions.c.post_id, "ids", dialect))
+        .order_by(mentions.c.post_id, mentions.c.position)
+    )
+
+
+@functools.cache
+def _likers_statements(dialect: str, public: bool, after: bool) -> tuple[Any, Any]:
+    """Who liked each post (but users blocked either way with the viewer): per-post
+    totals (only after a cursor) and the windowed pages, newest like first."""
+    where = [among(_likes.c.post_id, "ids", dialect), _users.c.platform == PLATFORM]
+    if not public:
+        where.append(_likes.c.user_id.not_in(blocked_either_way(VIEWER)))
+    liked_by = _likes.join(_users, _users.c.id == _likes.c.user_id)
+    count = None
+    if after:
+        count = (
+            select(_likes.c.post_id, func.count())
+            .select_from(liked_by)
+            .where(*where)
+            .group_by(_likes.c.post_id)
+        )
+        where.append(past_cursor(_likes.c.created_at, _likes.c.user_id))
+    ranked = windowed(
+        _likes.c.user_id,
+        _likes.c.post_id,
+        [_likes.c.created_at.desc(), _likes.c.user_id.desc()],
+        where,
+        joins=[(_users, _users.c.id == _likes.c.user_id)],
+    )
+    like = (_likes.c.user_id == _users.c.id) & (_likes.c.post_id == ranked.c.part)
+    stmt = (
+        select(*USER_COLUMNS, _likes.c.created_at, ranked.c.part, ranked.c.total)
+        .select_from(_users.join(ranked, ranked.c.id == _users.c.id).join(_likes, like))
+        .where(ranked.c.rn <= ROWS)
+        .order_by(ranked.c.part, ranked.c.rn)
+    )
+    return count, stmt
+
+
+@functools.cache
+def _feed_statements(after: bool) -> tuple[Any, Any]:
+    """Posts of the accounts the viewer follows, of friends and the viewer's own."""
+    sources = _posts.c.author_id.in_(followed_by(VIEWER).union(friends_of(VIEWER), select(VIEWER)))
+    where = [sources, _posts.c.platform == PLATFORM, visible_to(VIEWER)]
+    count = _capped_count(_WITH_AUTHOR, where)
+    if after:
+        where.append(past_cursor(_posts.c.created_at, _posts.c.id))
+    stmt = (
+        select(*POST_COLUMNS, *USER_COLUMNS, _posts.c.created_at)
+        .select_from(_PAGE_FROM)
+        .where(*where)
+        .order_by(_posts.c.created_at.desc(), _posts.c.id.desc())
+        .limit(ROWS)
+    )
+    return count, stmt
+
+
+@functools.cache
+def _saved_statements(after: bool) -> tuple[Any, Any]:
+    """What the viewer saved and may still see, by the time they saved it."""
+    where = [_saves.c.user_id == VIEWER, _posts.c.platform == PLATFORM, visible_to(VIEWER)]
+    saved = _saves.join(_posts, _posts.c.id == _saves.c.post_id).join(
+        _users, _users.c.id == _posts.c.author_id
+    )
+    count = select(func.count()).select_from(saved).where(*where)
+    if after:
+        where.append(past_cursor(_saves.c.created_at, _posts.c.id))
+    stmt = (
+        select(*POST_COLUMNS, *USER_COLUMNS, _saves.c.created_at)
+        .select_from(_PAGE_FROM.join(_saves, _saves.c.post_id == _posts.c.id))
+        .where(*where)
+        .order_by(_saves.c.created_at.desc(), _posts.c.id.desc())
+        .limit(ROWS)
+    )
+    return count, stmt
+
+
+@functools.cache
+def _user_posts_statements(dialect: str, public: bool, after: bool) -> tuple[Any, Any]:
+    """Each author's posts the viewer may see: the per-author totals (only after a
+    cursor, when the window no longer counts them all) and the windowed pages."""
+    where = [
+        _posts.c.platform == PLATFORM,
+        among(_posts.c.author_id, "ids", dialect),
+        visible_to(None if public else VIEWER),
+    ]
+    count = None
+    if after:
+        count = (
+            select(_posts.c.author_id, func.count())
+            .select_from(_WITH_AUTHOR)
+            .where(*where)
+            .group_by(_posts.c.author_id)
+        )
+        where.append(past_cursor(_posts.c.created_at, _posts.c.id))
+    ranked = windowed(
+        _posts.c.id,
+        _posts.c.author_id,
+        [_posts.c.created_at.desc(), _posts.c.id.desc()],
+        where,
+        joins=[(_users, _users.c.id == _posts.c.author_id)],
+    )
+    stmt = (
+        select(*POST_COLUMNS, ranked.c.part, ranked.c.total)
+        .select_from(
+            _posts.join(ranked, ranked.c.id == _posts.c.id).outerjoin(
+                _locations, _locations.c.id == _posts.c.location_id
+            )
+        )
+        .where(ranked.c.rn <= ROWS)
+        .order_by(ranked.c.part, ranked.c.rn)
+    )
+    return count, stmt
+
+
+@functools.cache
+def _explore_statements(dialect: str, public: bool, after: bool) -> tuple[Any, Any]:
+    """Public posts of the window (:since, :now] the viewer may see, by score."""
+    score = _score(dialect)
+    where = [
+        _posts.c.platform == PLATFORM,
+        _posts.c.visibility == "PUBLIC",
+        _posts.c.created_at >= bindparam("since", type_=UTCDateTime()),
+        _posts.c.created_at <= _NOW,
+        visible_to(None if public else VIEWER),
+    ]
+    count = _capped_count(_WITH_AUTHOR, where)
+    if after:
+        at = bindparam("after_score", type_=Float())
+        pk = bindparam("after_id", type_=BigInteger())
+        where.append((score < at) | ((score == at) & (_posts.c.id < pk)))
+    stmt = (
+        select(*POST_COLUMNS, *USER_COLUMNS, score.label("score"))
+        .select_from(_PAGE_FROM)
+        .where(*where)
+        .order_by(score.desc(), _posts.c.id.desc())
+        .limit(ROWS)
+    )
+    return count, stmt
+
+
+def _capped_count(source: Any, where: list[Any]) -> Any:
     """How many posts match, counting at most COUNT_CAP (a feed has no useful total
     beyond that, and counting all of it would cost more than the page)."""
-    matching = (
-        select(PostRow.id)
-        .join(UserRow, UserRow.id == PostRow.author_id)
-        .where(*conditions)
-        .limit(COUNT_CAP)
-        .subquery()
-    )
-    return int(await session.scalar(select(func.count()).select_from(matching)) or 0)
+    matching = select(_posts.c.id).select_from(source).where(*where).limit(COUNT_CAP).subquery()
+    return select(func.count()).select_from(matching)
 
 
-async def _slice(session: AsyncSession, stmt: Any, limit: int) -> Slice[PostRecord]:
+async def _totals(
+    session: AsyncSession, count: Any, params: dict[str, Any]
+) -> dict[int, int] | None:
+    """Per-key totals of a `count` statement (None: the window counts them)."""
+    if count is None:
+        return None
+    return {row[0]: int(row[1]) for row in await session.execute(count, params)}
+
+
+async def _slice(
+    session: AsyncSession, stmt: Any, params: dict[str, Any], limit: int
+) -> Slice[PostRecord]:
     """Rows (post, location, author, sort time) → a page; authors kept for priming."""
     if limit <= 0:
         return Slice()
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(stmt, params)).all()
     page = Slice[PostRecord](has_next=len(rows) > limit)
-    for post, location, author, at in rows[:limit]:
-        page.items.append(post_record(post, location))
-        page.times.append(at)
-        page.users.append(user_record(author))
+    for row in rows[:limit]:
+        page.items.append(post_of(row))
+        page.times.append(row[-1])
+        page.users.append(UserRecord(*row[_AUTHOR]))
     return page
 
 
-async def _bump_returning_counts(
-    session: AsyncSession, post: PostRecord, counter: str, up: bool
-) -> PostRecord:
-    """One counter ± 1 (never below zero), and every counter as it now is: the fresh
-    record without reading the post again."""
-    column = getattr(PostRow, counter)
-    value = column + 1 if up else case((column > 0, column - 1), else_=0)
-    result = await session.execute(
-        update(PostRow)
-        .where(PostRow.id == post.id)
+@functools.cache
+def _mark_statements(dialect: str, marks: Any, counter: str, on: bool) -> tuple[Any, Any]:
+    """A like's/save's statements, built once: (touch, count). touch inserts the mark
+    (ignoring a repeat) or deletes it, returning a row only when it touched one;
+    count moves the counter by one (never below zero) and returns every counter, the
+    fresh record without reading the post again. Core tables: no ORM bulk path."""
+    if on:
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        touch: Any = dialect_insert(marks).on_conflict_do_nothing()
+    else:
+        touch = delete(marks).where(
+            marks.c.post_id == bindparam("post_id"), marks.c.user_id == bindparam("user_id")
+        )
+    column = _posts.c[counter]
+    value = column + 1 if on else case((column > 0, column - 1), else_=0)
+    count = (
+        update(_posts)
+        .where(_posts.c.id == bindparam("post_id"))
         .values({counter: value})
         .returning(
-            PostRow.like_count, PostRow.comment_count, PostRow.share_count, PostRow.save_count
+            _posts.c.like_count, _posts.c.comment_count, _posts.c.share_count, _posts.c.save_count
         )
     )
-    row = result.first()
-    if row is None:
-        raise Gone()
-    return replace(
-        post, like_count=row[0], comment_count=row[1], share_count=row[2], save_count=row[3]
-    )
+    return touch.returning(marks.c.post_id), count
 
 
 async def _read(session: AsyncSession, post_id: int) -> PostRecord:
@@ -746,16 +881,16 @@ def _mention_events(
     ]
 
 
-def _score(dialect: str, now: datetime) -> Any:
-    """The explore score as SQL (see resolvers/posts/explore.py for the formula's source)."""
+def _score(dialect: str) -> Any:
+    """The explore score as SQL at :now (see resolvers/posts/explore.py for the
+    formula's source)."""
     if dialect == "postgresql":
-        age_seconds = func.extract("epoch", at_literal(now) - PostRow.created_at)
+        age_seconds = func.extract("epoch", _NOW - _posts.c.created_at)
         age_hours = cast(age_seconds, Float) / 3600.0
         bounded = func.greatest(age_hours, 0.0)
     else:
-        age_hours = (func.julianday(at_literal(now)) - func.julianday(PostRow.created_at)) * 24.0
+        age_hours = (func.julianday(_NOW) - func.julianday(_posts.c.created_at)) * 24.0
         bounded = func.max(age_hours, 0.0)
-    engagement = cast(
-        PostRow.like_count + 2 * PostRow.comment_count + 3 * PostRow.share_count + 1, Float
-    )
+    p = _posts.c
+    engagement = cast(p.like_count + 2 * p.comment_count + 3 * p.share_count + 1, Float)
     return engagement / func.power(bounded + 2.0, 1.8)

@@ -22,7 +22,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from datasources.messaging.envelopes import Outgoing
+from datasources.messaging.conversations import direct_key
+from datasources.messaging.envelopes import Outgoing, SendReads
 from datasources.messaging.queue import EnvelopeRecord, OutgoingEnvelope, Sender, announce
 from datasources.messaging.records import SendResultRecord
 from resolvers.context import Context
@@ -76,37 +77,62 @@ Device = tuple[int, int]  # (user id, device id)
 
 
 async def send_message(context: Context, given: SendInput) -> SendResultRecord:
+    """Check and queue a message in one transaction (datasources/messaging/envelopes.py
+    `send`): a resend is answered before anything else is checked."""
     viewer = context.require_viewer()
     _check_shape(given)
     store = context.stores.envelopes
-    previous = await store.sent_before(viewer.user_id, given.client_message_id)
-    if previous is not None:
-        return previous  # a resend: nothing is checked or queued again
+    named: Target | None = None
+    if given.conversation_id is not None:
+        # Membership is read through the request's loaders, before the transaction
+        # (which must not wait for other connections): the resend check comes first.
+        previous = await store.sent_before(viewer.user_id, given.client_message_id)
+        if previous is not None:
+            return previous
+        _addressed(given.envelopes)  # its errors come before the conversation's
+        named = await _named_target(context, given.conversation_id)
+    sender = Sender(context.platform, viewer.user_id, given.sender_device_id)
+
+    async def checked(reads: SendReads) -> Outgoing:
+        return await _checked(reads, sender, given, named)
+
+    sent = await store.send(sender, given.client_message_id, checked, policy.now(context))
+    await _announce(context, sent.records)
+    return sent.result
+
+
+async def _checked(
+    reads: SendReads, sender: Sender, given: SendInput, named: Target | None
+) -> Outgoing:
+    """The addressing rules, on what the send's transaction read: the message to queue."""
     addressed = _addressed(given.envelopes)
-    conversation_id, recipients = await _recipients(context, given, addressed)
-    devices = await store.devices([viewer.user_id, *recipients])
-    if given.sender_device_id not in devices[viewer.user_id]:
+    target = named or _direct_target(sender.user_id, addressed)
+    recipients = target.recipients
+    direct = direct_key(sender.user_id, recipients[0]) if named is None else None
+    found = await reads.addressing(recipients, direct)
+    if named is None and recipients[0] not in found.existing:
+        raise NotFound("user")
+    devices = found.devices
+    if sender.device_id not in devices[sender.user_id]:
         raise BadUserInput("senderDeviceId is not one of your devices", field="senderDeviceId")
-    expected = _expected(devices, viewer.user_id, given.sender_device_id, recipients)
+    expected = _expected(devices, sender.user_id, sender.device_id, recipients)
     _check_devices(expected, addressed, devices)
-    dropped = await _blocking(context, recipients)
-    outgoing = Outgoing(
-        sender=Sender(context.platform, viewer.user_id, given.sender_device_id),
+    conversation = target.conversation or found.direct  # None: the first message of the pair
+    return Outgoing(
+        sender=sender,
         client_message_id=given.client_message_id,
-        conversation_id=conversation_id,
-        direct_with=recipients[0] if conversation_id is None else None,
-        envelopes=[
+        conversation_id=conversation[0] if conversation else None,
+        disappearing_seconds=conversation[1] if conversation else None,
+        direct_with=recipients[0] if named is None else None,
+        envelopes=[  # a recipient who blocked the sender gets nothing, silently
             OutgoingEnvelope(user_id, device_id, e.type, e.content)
             for (user_id, device_id), e in addressed.items()
-            if user_id not in dropped
+            if user_id not in found.blockers
         ],
-        unread_for=[user_id for user_id in recipients if user_id not in dropped],
+        unread_for=[user_id for user_id in recipients if user_id not in found.blockers],
         reported_count=len(addressed),
         expires_in_seconds=given.expires_in_seconds,
     )
-    sent = await store.send(outgoing, policy.now(context))
-    await _announce(context, sent.records)
-    return sent.result
 
 
 async def _announce(context: Context, records: list[EnvelopeRecord]) -> None:
@@ -152,26 +178,35 @@ def _addressed(envelopes: Sequence[AddressedEnvelope]) -> dict[Device, Addressed
     return addressed
 
 
-async def _recipients(
-    context: Context, given: SendInput, addressed: dict[Device, AddressedEnvelope]
-) -> tuple[int | None, list[int]]:
-    """The conversation (None: the DIRECT one to create or find) and its recipients."""
+@dataclass(frozen=True)
+class Target:
+    """Where a message goes: its recipients, and the conversation when one was named
+    (id, disappearing timer); None: the DIRECT conversation with the one recipient."""
+
+    recipients: list[int]
+    conversation: tuple[int, int | None] | None
+
+
+async def _named_target(context: Context, conversation_id: str) -> Target:
+    """The conversation sendMessage names: DIRECT, with the viewer a member."""
     viewer_id = context.require_viewer().user_id
-    if given.conversation_id is not None:
-        pk = decode_id(given.conversation_id, "Conversation", "conversationId")
-        conversation = await policy.require_member(context, pk)
-        if conversation.kind != "DIRECT":
-            raise BadUserInput("group messages go through sendGroupMessage", field="conversationId")
-        members = await context.loaders.messaging.members.load(pk)
-        return pk, [m.user_id for m in members if m.user_id != viewer_id]
-    others = sorted({user_id for user_id, _ in addressed} - {viewer_id})
+    pk = decode_id(conversation_id, "Conversation", "conversationId")
+    conversation = await policy.require_member(context, pk)
+    if conversation.kind != "DIRECT":
+        raise BadUserInput("group messages go through sendGroupMessage", field="conversationId")
+    members = await context.loaders.messaging.members.load(pk)
+    recipients = [m.user_id for m in members if m.user_id != viewer_id]
+    return Target(recipients, (pk, conversation.disappearing_after_seconds))
+
+
+def _direct_target(sender_id: int, addressed: dict[Device, AddressedEnvelope]) -> Target:
+    """Without conversationId: the DIRECT conversation with the one other user addressed."""
+    others = sorted({user_id for user_id, _ in addressed} - {sender_id})
     if len(others) != 1:
         raise BadUserInput(
             "without conversationId, address exactly one other user", field="envelopes"
         )
-    if await context.loaders.users.by_id.load(others[0]) is None:
-        raise NotFound("user")
-    return None, others
+    return Target(others, None)
 
 
 def _expected(
@@ -211,16 +246,6 @@ def _by_user(devices: set[Device]) -> list[dict[str, object]]:
         {"userId": encode_id("User", user_id), "deviceIds": sorted(device_ids)}
         for user_id, device_ids in sorted(users.items())
     ]
-
-
-async def _blocking(context: Context, recipients: list[int]) -> set[int]:
-    """Recipients who blocked the sender: their envelopes are silently dropped."""
-    viewer_id = context.require_viewer().user_id
-    loader = context.loaders.users.relationship(viewer_id)
-    relationships = await loader.load_many(recipients)
-    return {
-        user_id for user_id, rel in zip(recipients, relationships, strict=True) if rel.blocked_by
-    }
 
 
 # ── the device queue ─────────────────────────────────────────────────────

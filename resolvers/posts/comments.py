@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from datasources.loading import MaybeAwaitable, loaded, resolved, then
+from datasources.loading import MaybeAwaitable, loaded, resolved, then, unloaded
 from datasources.posts.comments import REPLIES
+from datasources.posts.loaders import PageKey
 from datasources.posts.records import CommentRecord, Gone, Slice, Subject
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, NotFound
@@ -195,17 +196,23 @@ def thread_now(
     return then(loaded(context.loaders.posts.comments_page, key), page)
 
 
-async def prefetch_threads(
+def prefetch_threads(
     context: Context, kind: str, owner_ids: list[int], first: int | None, after: str | None
-) -> None:
-    """Load the first comments of many subjects in one batch (a page of posts asks for
-    them all), so each subject's `comments` field then resolves without waiting.
-    Bad arguments load nothing here: the field itself reports them."""
+) -> list[Awaitable[None]]:
+    """The load of the first comments of many subjects in one batch (a page of posts
+    asks for them all), so each subject's `comments` field then resolves without
+    waiting: none when every thread is already cached (read along with the page, and
+    primed then) or the arguments are bad (the field itself reports them)."""
     try:
         limit, position = paging.arguments(context, first, after)
     except BadUserInput:
-        return
-    keys = [(context.viewer_id, kind, pk, limit, position) for pk in owner_ids]
+        return []
+    loader = context.loaders.posts.comments_page
+    keys = unloaded(loader, [(context.viewer_id, kind, pk, limit, position) for pk in owner_ids])
+    return [_load_threads(context, keys)] if keys else []
+
+
+async def _load_threads(context: Context, keys: list[PageKey]) -> None:
     for found in await context.loaders.posts.comments_page.load_many(keys):
         context.loaders.posts.prime_comments(found.items)
         context.loaders.users.prime(found.users)

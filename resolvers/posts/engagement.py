@@ -47,13 +47,14 @@ async def unlike_comment(context: Context, comment_id: str) -> CommentRecord:
 
 def viewer_has(context: Context, post: PostRecord, mark: str) -> MaybeAwaitable[bool]:
     """Whether the viewer `liked` / `saved` the post (at once when prefetched)."""
-    if context.viewer_id is None:
+    viewer_id = context.viewer_id
+    if viewer_id is None:
         return False
-    known = context.loaders.posts.known_marks.get((context.viewer_id, post.id, mark))
+    loaders = context.loaders.posts
+    known = loaders.known_marks.get((viewer_id, post.id, mark))
     if known is not None:
         return known
-    found = loaded(context.loaders.posts.marks(context.viewer_id), post.id)
-    return then(found, lambda marks: mark in marks)
+    return then(loaded(loaders.marks(viewer_id), post.id), lambda marks: mark in marks)
 
 
 async def viewer_has_liked_comment(context: Context, comment: CommentRecord) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+from datasources.loading import DataLoader, unloaded
 from datasources.posts.records import Extras, Gone, NewLocation, NewPost, PostRecord, Slice
 from datasources.users.store import UserRecord
 from resolvers.context import Context
@@ -126,14 +127,20 @@ async def prefetch(context: Context, posts: list[PostRecord], wanted: Wanted) ->
     viewer_id = context.viewer_id
     loads: list[Awaitable[Any]] = []
     if wanted.media:
-        loads.append(context.loaders.posts.media.load_many(ids))
+        loads += _load_missing(context.loaders.posts.media, ids)
     if (wanted.liked or wanted.saved) and viewer_id is not None:
-        loads.append(context.loaders.posts.marks(viewer_id).load_many(ids))
+        loads += _load_missing(context.loaders.posts.marks(viewer_id), ids)
     if wanted.comments is not None:
         first, after = wanted.comments
-        loads.append(comments.prefetch_threads(context, "post", ids, first, after))
-    if ids and loads:
+        loads += comments.prefetch_threads(context, "post", ids, first, after)
+    if loads:
         await asyncio.gather(*loads)
+
+
+def _load_missing(loader: DataLoader[int, Any], ids: list[int]) -> list[Awaitable[Any]]:
+    """The load of what the page did not read along (see `keep_extras`), if any."""
+    missing = unloaded(loader, ids)
+    return [loader.load_many(missing)] if missing else []
 
 
 # ── writes ───────────────────────────────────────────────────────────────

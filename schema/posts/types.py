@@ -34,7 +34,6 @@ from schema.common import (
     connection,
     given,
     node_fields,
-    node_selection,
 )
 
 if TYPE_CHECKING:
@@ -93,18 +92,18 @@ def _user(info: Info, user_id: int) -> MaybeAwaitable[User]:
 
 @strawberry.federation.type(keys=["id"], name="Post")
 class Post(Node):
-    """Scalar fields are plain attributes, copied from the record when the object is
-    made: graphql-core reads them without calling a resolver (a page of 20 posts has
-    hundreds of such fields, and each resolver call costs more than the copy)."""
+    """Scalar fields (the global id too) are plain attributes, copied from the record
+    when the object is made: graphql-core reads them without calling a resolver (a
+    page of 20 posts has hundreds of such fields, and each resolver call costs more
+    than the copy)."""
 
     record: strawberry.Private[PostRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("Post", self.record.id))
+    id: strawberry.ID = strawberry.UNSET  # type: ignore[assignment]  # Node's, as a plain value
 
     def __post_init__(self) -> None:
         record = self.record
+        self.id = strawberry.ID(encode_id("Post", record.id))
         self.caption = record.caption
         self.hashtags = list(record.hashtags)
         self.visibility = Visibility(record.visibility)
@@ -204,11 +203,10 @@ class Comment(Node):
 
     record: strawberry.Private[CommentRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("Comment", self.record.id))
+    id: strawberry.ID = strawberry.UNSET  # type: ignore[assignment]  # Node's, as a plain value
 
     def __post_init__(self) -> None:
+        self.id = strawberry.ID(encode_id("Comment", self.record.id))
         self.body = self.record.body
         self.like_count = self.record.like_count
         self.created_at = self.record.created_at
@@ -278,12 +276,12 @@ async def prefetched_posts(info: Info, page: Page[PostRecord]) -> Connection[Pos
 
 
 def wanted(info: Info) -> post_resolvers.Wanted:
-    """What a connection's query selects on its posts (see schema.common.node_selection)."""
-    names = node_selection(info)
+    """What a connection's query selects on its posts (see schema.common.node_fields)."""
+    fields = node_fields(info)
+    names = {field.name for field in fields}
     comments = None
     if "comments" in names:
-        fields = [f for f in node_fields(info) if f.name == "comments"]
-        arguments = {_page_arguments(f.arguments) for f in fields}
+        arguments = {_page_arguments(f.arguments) for f in fields if f.name == "comments"}
         if len(arguments) == 1:  # one page of comments asked for: worth loading ahead
             comments = next(iter(arguments))
     return post_resolvers.Wanted(
