@@ -282,6 +282,19 @@ async def test_a_resend_with_the_same_client_id_is_a_no_op(app: Any, gql: GraphQ
     ] is False
 
 
+async def test_a_resend_naming_the_conversation_is_a_no_op(app: Any, gql: GraphQLClient) -> None:
+    ada, bob, _ = await pair(app)
+    conversation_id = (await send(gql, ada, addressed(ada, 2, bob, 2))).ok()["sendMessage"][
+        "conversationId"
+    ]
+    first = await send(gql, ada, addressed(ada, 2, bob, 2), "n", conversationId=conversation_id)
+    before = await stored(app)
+    again = await send(gql, ada, addressed(ada, 2, bob, 2), "n", conversationId=conversation_id)
+    assert again.ok()["sendMessage"] == {**first.ok()["sendMessage"], "duplicate": True}
+    assert await stored(app) == before
+    assert (await pending(gql, bob, 1))["totalCount"] == 2
+
+
 async def test_concurrent_resends_queue_the_message_once(app: Any, gql: GraphQLClient) -> None:
     ada, bob, _ = await pair(app)
     results = await asyncio.gather(

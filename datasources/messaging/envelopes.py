@@ -219,15 +219,19 @@ class EnvelopeStore:
         client_message_id: str,
         checked: Callable[[SendReads], Awaitable[Outgoing]],
         now: datetime,
+        resend_checked: bool = False,
     ) -> Sent:
         """Queue the message `checked` makes of what it reads (see above); a resend,
-        concurrent ones included, is answered as a duplicate and queues nothing."""
+        concurrent ones included, is answered as a duplicate and queues nothing.
+        `resend_checked`: the caller already asked `sent_before` (a concurrent resend
+        meanwhile still loses on the unique key)."""
         try:
             async with self.db.transaction() as session:
                 conn = await session.connection()
-                previous = await _sent_before(conn, sender.user_id, client_message_id)
-                if previous is not None:
-                    return Sent(previous, [])
+                if not resend_checked:
+                    previous = await _sent_before(conn, sender.user_id, client_message_id)
+                    if previous is not None:
+                        return Sent(previous, [])
                 outgoing = await checked(SendReads(conn, sender))
                 return await _send(session, outgoing, now)
         except IntegrityError:

@@ -96,7 +96,13 @@ async def send_message(context: Context, given: SendInput) -> SendResultRecord:
     async def checked(reads: SendReads) -> Outgoing:
         return await _checked(reads, sender, given, named)
 
-    sent = await store.send(sender, given.client_message_id, checked, policy.now(context))
+    sent = await store.send(
+        sender,
+        given.client_message_id,
+        checked,
+        policy.now(context),
+        resend_checked=named is not None,
+    )
     await _announce(context, sent.records)
     return sent.result
 
