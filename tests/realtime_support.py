@@ -14,7 +14,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from subscriptions import serving
+from subscriptions.hub import Sub
 from tests.conftest import GraphQLClient
+from tests.events_support import eventually
 
 TRANSPORT = "graphql-transport-ws"
 LEGACY = "graphql-ws"
@@ -47,6 +49,28 @@ async def live_server(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def subscriptions_live(app: Any, count: int, within: float = 10.0) -> None:
+    """Return once the app's websockets hold exactly `count` live subscriptions.
+
+    A subscription is live once the server has authorized it and its broker listens
+    on its topics, so an event published after this returns reaches it (and, after a
+    `stop`, no longer does). Live events are never replayed: a fixed sleep before
+    publishing lost the event when a loaded machine took longer to authorize."""
+    realtime = app.state.realtime
+
+    def live() -> int:
+        return sum(isinstance(op, Sub) for peer in realtime.connections for op in peer.ops.values())
+
+    await eventually(lambda: live() == count, within, f"{count} live subscriptions")
+
+
+async def broker_listens(app: Any, topic: str, within: float = 10.0) -> None:
+    """Return once the app's broker delivers `topic` to a handler: for streams that
+    do not go through a websocket (strawberry's own `schema.subscribe`)."""
+    interest = app.state.realtime.broker._interest
+    await eventually(lambda: topic in interest.handlers, within, f"a handler of {topic}")
 
 
 @asynccontextmanager

@@ -42,7 +42,7 @@ from tests.events_support import consumers_settled
 from tests.messaging_realtime_support import conversation
 from tests.messaging_support import register_device
 from tests.posts_helpers import ADD_COMMENT, create_post, mark
-from tests.realtime_support import Socket, live_server, open_socket
+from tests.realtime_support import Socket, live_server, open_socket, subscriptions_live
 from tests.stories_support import ADD_CLOSE, BLOCK, FOLLOW, SEEN, create_story, placed, run
 from tests.test_takes import create_take
 
@@ -1021,6 +1021,8 @@ async def live_outcomes(
             sockets[kind] = sock
         # Refusals come at once; what a subscription sends on its own start is not news.
         before = dict(zip(KINDS, await asyncio.gather(*map(drain, sockets.values())), strict=True))
+        refused = sum("error" in m["type"] for messages in before.values() for m in messages)
+        await subscriptions_live(app, len(KINDS) * len(LIVE) - refused)
         await run(gql, mark("likePost"), follower, id=post)
         await run(gql, ADD_COMMENT, owner, input={"postId": post, "body": "live"})
         friend, chat = setup["accounts"]["friend"], setup["chat"]

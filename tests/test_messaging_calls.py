@@ -4,7 +4,6 @@ nothing but the call row is ever stored. Over real websockets (callSignals)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator
@@ -19,7 +18,13 @@ from resolvers.messaging.calls import MAX_SIGNAL_BYTES, ring_key, sweep_ringing
 from tests.conftest import Account, GraphQLClient, create_users
 from tests.messaging_realtime_support import census, conversation, pk
 from tests.messaging_support import register_device
-from tests.realtime_support import Socket, http_client, live_server, open_socket
+from tests.realtime_support import (
+    Socket,
+    http_client,
+    live_server,
+    open_socket,
+    subscriptions_live,
+)
 from tests.stories_support import Clock
 
 CALL_FIELDS = "id kind conversationId caller { username } startedAt endedAt"
@@ -80,7 +85,7 @@ async def test_a_call_from_offer_to_hangup(app: Any, server: tuple[str, GraphQLC
     at_bob1 = await _listen(address, bob, bob1.device_id)
     at_bob2 = await _listen(address, bob, bob2.device_id)
     at_eve = await _listen(address, eve, eve1.device_id)
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 4)
     before = await census(app)
 
     offer = os.urandom(300)  # opaque: the server relays whatever bytes it gets
@@ -203,7 +208,7 @@ async def test_an_unanswered_call_rings_out(app: Any, server: tuple[str, GraphQL
     chat = await conversation(app, [ada, bob])
     at_ada = await _listen(address, ada, ada1.device_id)
     at_bob = await _listen(address, bob, bob1.device_id)
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 2)
 
     call = (await gql(START, _start(chat, ada1.device_id, b"offer"), token=ada.token)).ok()[
         "startCall"
@@ -274,7 +279,7 @@ async def test_a_blocked_callee_gets_no_offer(app: Any, server: tuple[str, Graph
     chat = await conversation(app, [ada, bob])
     (await gql(BLOCK, {"id": ada.id}, token=bob.token)).ok()
     at_bob = await _listen(address, bob, bob1.device_id)
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
     result = await gql(START, _start(chat, ada1.device_id, b"offer"), token=ada.token)
     assert result.ok()["startCall"]["caller"] == {"username": "ada"}  # the caller is not told
     assert await at_bob.silent(0.3)

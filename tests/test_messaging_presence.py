@@ -7,7 +7,6 @@ as a table of viewer kinds, both as the pure function and through the API
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from datasources.users.store import UserRecord
 from resolvers.messaging.presence import PresenceViewer, can_see_presence, typists
 from tests.conftest import Account, GraphQLClient, create_users
 from tests.messaging_realtime_support import census, conversation, pk
-from tests.realtime_support import http_client, live_server, open_socket
+from tests.realtime_support import http_client, live_server, open_socket, subscriptions_live
 from tests.stories_support import Clock
 
 SET_PRESENCE = "mutation($s: PresenceStatus!) { setPresence(status: $s) }"
@@ -257,7 +256,7 @@ async def test_typing_subscription_reaches_members_only(
     refused = await eves.receive()
     assert refused["type"] == "error"
     assert refused["payload"][0]["extensions"]["code"] == "NOT_FOUND"
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
 
     (await gql(SET_TYPING, {"c": chat, "t": True}, token=ada.token)).ok()
     event = (await bobs.next("t"))["data"]["typing"]
@@ -286,7 +285,7 @@ async def test_presence_subscription_shows_only_visible_users(
     socket = await open_socket(address, viewer.token)
     watched = [friend.id, stranger.id, mutual.id]
     await socket.subscribe("p", PRESENCE, {"ids": watched})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
 
     (await gql(SET_PRESENCE, {"s": "ONLINE"}, token=stranger.token)).ok()
     (await gql(SET_PRESENCE, {"s": "AWAY"}, token=friend.token)).ok()
@@ -341,7 +340,7 @@ async def test_subscribers_are_told_when_typing_expires(
     chat = await conversation(app, [ada, bob])
     bobs = await open_socket(address, bob.token)
     await bobs.subscribe("t", TYPING, {"c": chat})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
 
     (await gql(SET_TYPING, {"c": chat, "t": True}, token=ada.token)).ok()
     assert (await bobs.next("t"))["data"]["typing"]["isTyping"] is True

@@ -3,7 +3,6 @@ recipient's sockets get each notification as it is made, nobody else's do."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.realtime_support import (
     http_client,
     live_server,
     open_socket,
+    subscriptions_live,
 )
 
 RECEIVED = """
@@ -46,7 +46,7 @@ async def test_the_recipient_receives_notifications_live(
     await mine.subscribe("n", RECEIVED, {})
     await mine.subscribe("u", COUNT, {})
     await theirs.subscribe("n", RECEIVED, {})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 3)
 
     (await gql(LIKE, {"id": post["id"]}, token=bob.token)).ok()
     got = {}

@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 
+from resolvers.ids import decode_id
+from subscriptions import topics
 from tests.conftest import create_users
 from tests.posts_helpers import create_post
-from tests.realtime_support import COMMENT_ADDED, http_client, live_server
+from tests.realtime_support import COMMENT_ADDED, broker_listens, http_client, live_server
 
 ADD = "mutation($input: AddCommentInput!) { addComment(input: $input) { id } }"
 BLOCK = "mutation($id: ID!) { block(userId: $id) { blocking } }"
@@ -32,6 +34,10 @@ async def sse_events(lines: AsyncIterator[str], count: int) -> list[tuple[str, s
     return events
 
 
+def post_topic(post: dict[str, Any]) -> str:
+    return topics.post("socialink", decode_id(post["id"], "Post"))
+
+
 async def test_sse_streams_comments_and_ends_on_lost_access(app: Any) -> None:
     alice, bob = await create_users(app, ["alice", "bob"])
     async with live_server(app) as address, http_client(address) as gql:
@@ -45,7 +51,7 @@ async def test_sse_streams_comments_and_ends_on_lost_access(app: Any) -> None:
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")
                 lines = response.aiter_lines()
-                await asyncio.sleep(0.2)
+                await broker_listens(app, post_topic(post))
                 await gql(
                     ADD, {"input": {"postId": post["id"], "body": "over sse"}}, token=alice.token
                 )
@@ -73,7 +79,7 @@ async def test_multipart_streams_like_counts(app: Any) -> None:
                 "POST", "/socialink/graphql", json=body, headers=headers
             ) as response:
                 assert response.headers["content-type"].startswith("multipart/mixed")
-                await asyncio.sleep(0.2)
+                await broker_listens(app, post_topic(post))
                 like = "mutation($id: ID!) { likePost(postId: $id) { likeCount } }"
                 await gql(like, {"id": post["id"]}, token=bob.token)
                 buffer = ""

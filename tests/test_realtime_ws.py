@@ -12,6 +12,7 @@ import pytest
 from resolvers.ids import decode_id
 from subscriptions import topics
 from tests.conftest import Account, GraphQLClient, create_users
+from tests.events_support import eventually
 from tests.posts_helpers import create_post
 from tests.realtime_support import (
     COMMENT_ADDED,
@@ -19,10 +20,12 @@ from tests.realtime_support import (
     LIKE_COUNT,
     TRANSPORT,
     Socket,
+    broker_listens,
     http_client,
     live_server,
     open_socket,
     socket_to,
+    subscriptions_live,
 )
 
 ADD = "mutation($input: AddCommentInput!) { addComment(input: $input) { id body } }"
@@ -55,7 +58,7 @@ async def test_comment_added_reaches_each_subscriber(
     anonymous = await open_socket(address, None, protocol)
     for sock in (signed_in, anonymous):
         await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 2)
     comment_id = await comment(gql, carol, post["id"], "first!")
     for sock in (signed_in, anonymous):
         payload = await sock.next("c")
@@ -69,7 +72,7 @@ async def test_comment_added_reaches_each_subscriber(
             }
         }
     await signed_in.stop("c")
-    await asyncio.sleep(0.05)
+    await subscriptions_live(app, 1)
     await comment(gql, carol, post["id"], "second")
     assert (await anonymous.next("c"))["data"]["commentAdded"]["body"] == "second"
     if protocol == LEGACY:  # stop is confirmed with complete in graphql-ws
@@ -83,7 +86,7 @@ async def test_post_like_count_is_live(app: Any, server: tuple[str, GraphQLClien
     post = await create_post(gql, alice)
     sock = await open_socket(address, alice.token)
     await sock.subscribe("likes", LIKE_COUNT, {"postId": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
     await gql(LIKE, {"id": post["id"]}, token=bob.token)
     assert await sock.next("likes") == {"data": {"postLikeCount": 1}}
     await gql(LIKE, {"id": post["id"]}, token=carol.token)
@@ -130,6 +133,7 @@ async def test_signing_out_closes_that_sessions_sockets_with_4403(
     other = await open_socket(address, bob.token)
     await mine.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
     await other.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
+    await subscriptions_live(app, 2)
     await gql(SIGN_OUT, {"t": alice.refresh_token})
     assert await mine.closed_with() == 4403
     await comment(gql, bob, post["id"], "still here?")
@@ -154,7 +158,7 @@ async def test_a_hidden_post_fails_that_operation_only(
     assert error["type"] == "error" and error["id"] == "hidden"
     assert [e["extensions"]["code"] for e in error["payload"]] == ["NOT_FOUND"]
     await sock.subscribe("public", COMMENT_ADDED, {"postId": public["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
     await comment(gql, alice, hidden["id"], "followers only")
     await comment(gql, alice, public["id"], "for all")
     assert (await sock.next("public"))["data"]["commentAdded"]["body"] == "for all"
@@ -182,7 +186,7 @@ async def test_a_blocked_viewer_stops_receiving_with_forbidden(
     sock = await open_socket(address, bob.token)
     await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
     await sock.subscribe("likes", LIKE_COUNT, {"postId": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 2)
     await gql(BLOCK, {"id": bob.id}, token=alice.token)
     ended = {}
     for _ in range(2):
@@ -203,7 +207,7 @@ async def test_an_unfollowed_viewer_stops_receiving_a_followers_post(
     post = await create_post(gql, alice, visibility="FOLLOWERS")
     sock = await open_socket(address, bob.token)
     await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
     await comment(gql, alice, post["id"], "for followers")
     assert (await sock.next("c"))["data"]["commentAdded"]["body"] == "for followers"
     await gql(UNFOLLOW, {"id": alice.id}, token=bob.token)
@@ -225,7 +229,7 @@ async def test_comments_by_someone_blocked_are_not_delivered(
     alices = await open_socket(address, alice.token)
     for sock in (bobs, alices):
         await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 2)
     await comment(gql, carol, post["id"], "bob blocked me")
     assert (await alices.next("c"))["data"]["commentAdded"]["body"] == "bob blocked me"
     assert await bobs.silent()
@@ -241,7 +245,7 @@ async def test_one_event_is_executed_once_for_many_subscribers(
     socks.append(await open_socket(address, None))
     for sock in socks:
         await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, len(socks))
     hub = app.state.realtime.hub
     before = hub.executions
     await comment(gql, users[0], post["id"], "to everyone")
@@ -260,7 +264,7 @@ async def test_a_viewer_dependent_selection_is_executed_per_viewer(
     socks = [await open_socket(address, u.token) for u in (bob, carol, bob)]
     for sock in socks:
         await sock.subscribe("c", query, {"p": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, len(socks))
     hub = app.state.realtime.hub
     before = hub.executions
     await comment(gql, alice, post["id"], "hi")
@@ -288,7 +292,7 @@ async def test_a_slow_client_is_closed_and_never_delays_the_others(
     slow = await open_socket(address, None, stalling=True)
     await slow.subscribe("c", query, {"p": post["id"]})
     slow.ws.transport.pause_reading()  # type: ignore[attr-defined]  # and reads no more
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 2)
     broker = app.state.realtime.broker
     pk, events = decode_id(post["id"], "Post"), 150
     message = {"kind": "comment", "comment_id": decode_id(comment_id, "Comment")}
@@ -324,7 +328,8 @@ async def test_limits_per_connection_and_per_user(
         )
         assert await third.closed_with() == 4429
     await sock.close()
-    await asyncio.sleep(0.1)
+    connections = app.state.realtime.connections
+    await eventually(lambda: len(connections) == 1, 10, "the closed socket let go")
     await open_socket(address, bob.token)  # a slot is free again
 
 
@@ -368,7 +373,7 @@ async def test_deleting_the_post_ends_its_subscriptions(
     post = await create_post(gql, alice)
     sock = await open_socket(address, bob.token, LEGACY)
     await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
-    await asyncio.sleep(0.1)
+    await subscriptions_live(app, 1)
     await gql("mutation($id: ID!) { deletePost(id: $id) }", {"id": post["id"]}, token=alice.token)
     error = await sock.receive()
     assert error["type"] == "error" and error["payload"]["extensions"]["code"] == "FORBIDDEN"
@@ -397,7 +402,7 @@ async def test_the_schema_resolvers_serve_the_same_rules_per_subscriber(app: Any
             COMMENT_ADDED, variable_values={"postId": post["id"]}, context_value=context
         )
         first = asyncio.ensure_future(stream.__anext__())
-        await asyncio.sleep(0.1)
+        await broker_listens(app, topics.post("socialink", decode_id(post["id"], "Post")))
         await comment(gql, bob, post["id"], "direct")
         result = await asyncio.wait_for(first, 5)
         assert result.data == {
