@@ -152,8 +152,9 @@ class RedisBroker:
     """
 
     RETRY_SECONDS = 0.5
+    PREFIX = "entativa:rt:"
 
-    def __init__(self, url: str, prefix: str = "entativa:rt:") -> None:
+    def __init__(self, url: str, prefix: str = PREFIX) -> None:
         self.client = redis.Redis.from_url(url)
         self.prefix = prefix
         self._pubsub = self.client.pubsub()

@@ -121,6 +121,25 @@ class RedisServer(ServerProcess):
     def url(self) -> str:
         return f"redis://{self.address}/0"
 
+    async def await_listeners(self, topic: str, count: int, seconds: float = 20) -> None:
+        """Return once `count` server processes listen on realtime `topic` here (PUBSUB
+        NUMSUB of its channel): an event published after this reaches each of them."""
+        import redis.asyncio as redis
+
+        from subscriptions.broker import RedisBroker
+
+        channel = RedisBroker.PREFIX + topic
+        client = redis.Redis.from_url(self.url)
+        try:
+            for _ in range(int(seconds / 0.02)):
+                [(_channel, listening)] = await client.pubsub_numsub(channel)
+                if listening >= count:
+                    return
+                await asyncio.sleep(0.02)
+        finally:
+            await client.aclose()
+        raise AssertionError(f"{count} listeners of {channel} not within {seconds}s")
+
 
 def tansu_binary() -> Path | None:
     try:

@@ -22,6 +22,7 @@ from datasources.events.outbox import emit_all
 from datasources.events.tables import ConsumedEventRow, OutboxRow
 from datasources.sql import Database
 from resolvers.ids import decode_id
+from subscriptions import topics
 from tests.cluster_support import (
     EntativaProcess,
     PostgresCluster,
@@ -84,7 +85,8 @@ async def test_a_redis_restart_keeps_the_api_serving_and_realtime_recovers(
             (await gql(SIGN_OUT, {"t": carol.refresh_token})).ok()  # revoked in Redis
             sock = await open_socket(server.address, bob.token)
             await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
-            await asyncio.sleep(0.3)
+            topic = topics.post("socialink", decode_id(post["id"], "Post"))
+            await redis_server.await_listeners(topic, 1)
 
             redis_server.stop()
             error = await sock.receive(10)  # realtime says clearly what happened

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from resolvers.ids import decode_id
+from subscriptions import topics
 from tests.cluster_support import (
     EntativaProcess,
     RedisServer,
@@ -145,7 +146,8 @@ async def test_two_servers_and_two_workers_share_realtime_and_the_work(
             on_one = await open_socket(one.address, alice.token)
             for sock in (on_one, on_two):
                 await sock.subscribe("c", COMMENT_ADDED, {"postId": post["id"]})
-            await asyncio.sleep(0.3)
+            topic = topics.post("socialink", decode_id(post["id"], "Post"))
+            await redis_server.await_listeners(topic, 2)
             await add_comment(gql_one, alice, "from one", postId=post["id"])
             for sock in (on_two, on_one):
                 assert (await sock.next("c", 20))["data"]["commentAdded"]["body"] == "from one"
