@@ -237,4 +237,4 @@ class Loaders:
 
     @cached_property
     def messaging(self) -> MessagingLoaders:
-        return MessagingLoaders(self._stores.conversations, self._platform)
+        return MessagingLoaders(self._stores.conversations, self._platform, self._stores.calls)

@@ -143,6 +143,33 @@ async def test_a_call_from_offer_to_hangup(app: Any, server: tuple[str, GraphQLC
         await socket.close()
 
 
+async def test_calls_named_together_are_read_in_one_statement(
+    app: Any, gql: GraphQLClient, sql_counter: list[str]
+) -> None:
+    """Several `node` fields naming calls batch through the call loader: reading three
+    calls costs the statements reading one does, and each still shows its own call."""
+    ada, *others = await create_users(app, ["ada", "bob", "cyd", "dan"])
+    ada1 = await register_device(gql, ada.token)
+    calls = []
+    for other in others:
+        await register_device(gql, other.token)
+        chat = await conversation(app, [ada, other])
+        started = (await gql(START, _start(chat, ada1.device_id, b"offer"), token=ada.token)).ok()
+        calls.append(started["startCall"])
+
+    async def statements_reading(some: list[dict[str, Any]]) -> int:
+        fields = " ".join(
+            f'c{n}: node(id: "{call["id"]}") {{ ... on Call {{ {CALL_FIELDS} }} }}'
+            for n, call in enumerate(some)
+        )
+        sql_counter.clear()
+        shown = (await gql(f"{{ {fields} }}", token=ada.token)).ok()
+        assert [shown[f"c{n}"] for n in range(len(some))] == some
+        return len(sql_counter)
+
+    assert await statements_reading(calls) == await statements_reading(calls[:1])
+
+
 async def test_outsiders_and_bad_input_change_nothing(app: Any, gql: GraphQLClient) -> None:
     ada, bob, eve = await create_users(app, ["ada", "bob", "eve"])
     ada1 = await register_device(gql, ada.token)

@@ -105,7 +105,7 @@ async def visible_call(context: Context, call_id: int) -> CallRecord | None:
     """The call, for a member of its conversation on this platform; else None."""
     if context.viewer_id is None:
         return None
-    found = (await context.stores.calls.by_ids(context.platform, [call_id])).get(call_id)
+    found = await context.loaders.messaging.call.load(call_id)
     if found is None or await policy.visible_conversation(context, found.conversation_id) is None:
         return None
     return found
