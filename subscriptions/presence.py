@@ -55,17 +55,23 @@ class Presence:
 
     # ── presence ────────────────────────────────────────────────────────
 
-    async def connected(self, platform: str, user_id: int) -> None:
-        self._local[(platform, user_id)] += 1
+    async def connected(self, platform: str, user_id: int) -> bool:
+        """Count a socket of the user's; True when it is their first one here."""
+        key = (platform, user_id)
+        self._local[key] += 1
         await self.heartbeat(platform, user_id)
+        return self._local[key] == 1
 
-    async def disconnected(self, platform: str, user_id: int) -> None:
+    async def disconnected(self, platform: str, user_id: int) -> bool:
+        """Uncount a socket of the user's; True when it was their last one here."""
         key = (platform, user_id)
         self._local[key] -= 1
         await self._seen(platform, user_id)
-        if self._local[key] <= 0:
-            del self._local[key]
-            await self.cache.delete(_online(platform, user_id))
+        if self._local[key] > 0:
+            return False
+        del self._local[key]
+        await self.cache.delete(_online(platform, user_id))
+        return True
 
     async def heartbeat(self, platform: str, user_id: int) -> None:
         await self.cache.set(_online(platform, user_id), "1", self.online_seconds)

@@ -38,6 +38,7 @@ from subscriptions.documents import Preparer
 from subscriptions.fields import LIVE_FIELDS
 from subscriptions.hub import Hub, Sub
 from subscriptions.presence import Presence
+from subscriptions.statuses import Statuses
 
 log = logging.getLogger("entativa.realtime")
 
@@ -52,6 +53,7 @@ class Realtime:
         self.persisted = PersistedQueries(runtime.settings, runtime.stores.cache)
         online = 3 * self.tick_seconds  # a mark outlives two missed heartbeats
         self.presence = Presence(runtime.stores.cache, self.broker, online_seconds=online)
+        self.statuses = Statuses(self.presence)
         self.connections: set[Any] = set()
         self._per_user: dict[tuple[str, int], int] = defaultdict(int)
         self._counted: set[Connection] = set()  # signed-in sockets in _per_user
@@ -144,9 +146,12 @@ class Realtime:
         return True
 
     async def connected(self, connection: Connection) -> None:
-        """A signed-in socket was acknowledged: its user is online."""
+        """A signed-in socket was acknowledged: its user is online (and those who may
+        see their presence are told, when it is their first socket here)."""
         if connection.viewer is not None:
-            await self.presence.connected(connection.platform, connection.viewer.user_id)
+            user_id = connection.viewer.user_id
+            if await self.presence.connected(connection.platform, user_id):
+                await self.statuses.announce_connection(connection.platform, user_id)
 
     def release(self, peer: Any) -> None:
         """`peer` (a socket or an HTTP stream) is gone from this process."""
@@ -165,7 +170,8 @@ class Realtime:
                 del self._per_user[key]
             if connection.acked:
                 with contextlib.suppress(Exception):  # a cache outage must not leak subs
-                    await self.presence.disconnected(connection.platform, viewer.user_id)
+                    if await self.presence.disconnected(connection.platform, viewer.user_id):
+                        await self.statuses.announce_connection(connection.platform, viewer.user_id)
         for sub in list(connection.ops.values()):
             if sub is not None:
                 await self.hub.remove(sub)

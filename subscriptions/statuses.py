@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from subscriptions.presence import LAST_SEEN_DAYS, Presence
 from subscriptions.topics import encode
@@ -62,8 +63,7 @@ class Statuses:
     async def shown(self, platform: str, user_id: int) -> Shown:
         """What anyone allowed to see this user's presence sees now."""
         presence = self.presence
-        raw = await presence.cache.get(_status_key(platform, user_id))
-        chosen = json.loads(raw) if raw else {}
+        chosen = await self._chosen(platform, user_id)
         if chosen.get("status") == OFFLINE:
             return Shown(OFFLINE, datetime.fromtimestamp(float(chosen["at"]), UTC))
         last_seen = await presence.last_seen(platform, user_id)
@@ -71,12 +71,18 @@ class Statuses:
             return Shown(OFFLINE, last_seen)
         return Shown(AWAY if chosen.get("status") == AWAY else ONLINE, last_seen)
 
-    async def announce_current(self, platform: str, user_id: int) -> Shown:
-        """Publish what is shown now (for the realtime layer to call when a user's
-        first socket opens or last one closes: subscriptions/server.py)."""
-        shown = await self.shown(platform, user_id)
-        await self.announce(platform, user_id, shown)
-        return shown
+    async def announce_connection(self, platform: str, user_id: int) -> None:
+        """The user's first socket here opened or their last one closed: publish what
+        is shown now (ONLINE or AWAY, or OFFLINE with the moment they left), unless
+        they chose to appear offline: then nothing watchers see has changed, and an
+        event would tell them of the connection."""
+        if (await self._chosen(platform, user_id)).get("status") == OFFLINE:
+            return
+        await self.announce(platform, user_id, await self.shown(platform, user_id))
+
+    async def _chosen(self, platform: str, user_id: int) -> dict[str, Any]:
+        raw = await self.presence.cache.get(_status_key(platform, user_id))
+        return json.loads(raw) if raw else {}
 
     async def announce(self, platform: str, user_id: int, shown: Shown) -> None:
         if self.presence.broker is None:

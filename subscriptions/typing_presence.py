@@ -12,7 +12,8 @@ its own), so one execution serves them all.
 presence: the users named whose presence the viewer may see
 (resolvers/messaging/presence.py, `can_see_presence`) are watched, on their
 topics `presence:<platform>:<user>` (subscriptions/statuses.py publishes
-there); the others are left out silently, so a subscription cannot probe who
+there on `setPresence`, and subscriptions/server.py when a user's first socket in
+the process opens or their last one closes); the others are left out silently, so a subscription cannot probe who
 hides their presence. When the viewer's relationships change (an unfollow, a
 block), the subscription is checked again and ends (FORBIDDEN) if one of the
 watched users may no longer be seen; the client subscribes again.

@@ -307,6 +307,41 @@ async def test_presence_subscription_shows_only_visible_users(
     await socket.close()
 
 
+async def test_watchers_are_told_when_a_user_connects_and_leaves(
+    app: Any, server: tuple[str, GraphQLClient]
+) -> None:
+    """A user's first socket makes them ONLINE to whoever may see their presence, and
+    their last one closing makes them OFFLINE; sockets in between, strangers' sockets
+    and a user who appears offline by choice send nothing."""
+    address, gql = server
+    viewer, friend, stranger = await create_users(app, ["viewer", "friend", "stranger"])
+    for one, other in ((viewer, friend), (friend, viewer)):
+        (await gql(FRIEND, {"id": other.id}, token=one.token)).ok()
+    socket = await open_socket(address, viewer.token)
+    await socket.subscribe("p", PRESENCE, {"ids": [friend.id, stranger.id]})
+    await subscriptions_live(app, 1)
+
+    phone = await open_socket(address, friend.token)
+    event = (await socket.next("p"))["data"]["presence"]
+    assert (event["user"], event["status"]) == ({"username": "friend"}, "ONLINE")
+    laptop = await open_socket(address, friend.token)
+    strangers = await open_socket(address, stranger.token)  # not visible to the viewer
+    await phone.close()
+    assert await socket.silent()  # the laptop still holds the friend online
+    await laptop.close()
+    event = (await socket.next("p"))["data"]["presence"]
+    assert (event["user"], event["status"]) == ({"username": "friend"}, "OFFLINE")
+    assert event["lastSeenAt"] is not None
+
+    (await gql(SET_PRESENCE, {"s": "OFFLINE"}, token=friend.token)).ok()
+    assert (await socket.next("p"))["data"]["presence"]["status"] == "OFFLINE"
+    hidden = await open_socket(address, friend.token)  # appearing offline: nothing told
+    await hidden.close()
+    assert await socket.silent()
+    await strangers.close()
+    await socket.close()
+
+
 async def test_presence_subscription_input_errors(
     app: Any, server: tuple[str, GraphQLClient]
 ) -> None:

@@ -44,13 +44,13 @@ async def test_online_while_a_connection_is_open(cache: Cache) -> None:
     presence = Presence(cache)
     assert not await presence.is_online("socialink", 1)
     assert await presence.last_seen("socialink", 1) is None
-    await presence.connected("socialink", 1)
-    await presence.connected("socialink", 1)  # a second device
+    assert await presence.connected("socialink", 1) is True  # the first socket
+    assert await presence.connected("socialink", 1) is False  # a second device
     assert await presence.is_online("socialink", 1)
     assert not await presence.is_online("vignette", 1)
-    await presence.disconnected("socialink", 1)
+    assert await presence.disconnected("socialink", 1) is False
     assert await presence.is_online("socialink", 1)  # the other device is still there
-    await presence.disconnected("socialink", 1)
+    assert await presence.disconnected("socialink", 1) is True  # the last one
     assert not await presence.is_online("socialink", 1)
     assert await presence.last_seen("socialink", 1) is not None
 
