@@ -13,10 +13,11 @@ presence: the users named whose presence the viewer may see
 (resolvers/messaging/presence.py, `can_see_presence`) are watched, on their
 topics `presence:<platform>:<user>` (subscriptions/statuses.py publishes
 there on `setPresence`, and subscriptions/server.py when a user's first socket in
-the process opens or their last one closes); the others are left out silently, so a subscription cannot probe who
-hides their presence. When the viewer's relationships change (an unfollow, a
-block), the subscription is checked again and ends (FORBIDDEN) if one of the
-watched users may no longer be seen; the client subscribes again.
+the process opens or their last one closes); the others are left out silently,
+so a subscription cannot probe who hides their presence. When the viewer's
+relationships change (an unfollow, a block), the subscription is checked again
+and ends (FORBIDDEN) if one of the watched users may no longer be seen; the
+client subscribes again.
 """
 
 from __future__ import annotations
