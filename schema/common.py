@@ -50,7 +50,7 @@ SCALARS = StrawberryConfig(
 
 __all__ = [
     "Base64", "SCALARS", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform",
-    "connection", "node_fields", "node_selection", "NO_CURSOR", "given",
+    "connection", "node_fields", "node_selection", "selects", "NO_CURSOR", "given",
 ]  # fmt: skip
 
 
@@ -142,6 +142,14 @@ def node_fields(info: Info) -> list[NodeField]:
 def node_selection(info: Info) -> frozenset[str]:
     """Names of the `node_fields`."""
     return frozenset(field.name for field in node_fields(info))
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether the query selects `name` directly on this field (through fragments too),
+    e.g. a connection's totalCount: a count is a statement of its own, not worth running
+    for a client that does not ask for it."""
+    raw = info._raw_info
+    return any(field.name.value == name for field in _fields(raw, raw.field_nodes))
 
 
 def _fields(info: GraphQLResolveInfo, nodes: Iterable[SelectionNode]) -> Iterator[FieldNode]:

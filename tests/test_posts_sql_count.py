@@ -64,6 +64,14 @@ async def test_feed_page_costs_the_same_statements_for_5_and_20(
         counts.append(count)
     assert counts == [FEED_STATEMENTS, FEED_STATEMENTS], sql_counter
 
+    # The same page without the feed's totalCount: its capped count is not run.
+    untotalled = FEED.replace("feed(first: $first) { totalCount", "feed(first: $first) {")
+    count, data = await counted(
+        gql, sql_counter, untotalled, variables={"first": 20}, token=viewer.token
+    )
+    assert data["feed"]["edges"] == edges
+    assert count == FEED_STATEMENTS - 1, sql_counter
+
 
 async def test_bad_comment_arguments_fail_only_the_comments_field(
     app: Any, gql: GraphQLClient

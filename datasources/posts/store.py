@@ -175,13 +175,15 @@ class PostStore:
         after: After | None,
         limit: int,
         extras: Extras | None = None,
+        with_total: bool = True,
     ) -> Slice[PostRecord]:
         """Posts of accounts the viewer follows, of friends and the viewer's own, newest
-        first; visibility and blocks filtered in the query, authors joined along."""
+        first; visibility and blocks filtered in the query, authors joined along. The
+        capped count only `with_total` (else the total is 0)."""
         count, stmt = _feed_statements(after is not None)
         params = _page_params(platform, viewer_id, after, limit)
         async with self.db.session() as session:  # one connection for count and page
-            total = int(await session.scalar(count, params) or 0)
+            total = int(await session.scalar(count, params) or 0) if with_total else 0
             page = await _slice(session, stmt, params, limit)
             await self._read_extras(session, platform, page, extras)
         page.total = total
@@ -219,12 +221,14 @@ class PostStore:
         after: After | None,
         limit: int,
         extras: Extras | None = None,
+        with_total: bool = True,
     ) -> Slice[PostRecord]:
-        """What `user_id` saved and may still see, most recently saved first."""
+        """What `user_id` saved and may still see, most recently saved first; the count
+        only `with_total` (else the total is 0)."""
         count, stmt = _saved_statements(after is not None)
         params = _page_params(platform, user_id, after, limit)
         async with self.db.session() as session:
-            total = int(await session.scalar(count, params) or 0)
+            total = int(await session.scalar(count, params) or 0) if with_total else 0
             page = await _slice(session, stmt, params, limit)
             await self._read_extras(session, platform, page, extras)
         page.total = total

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.posts import comments, explore, feed, posts
-from schema.common import NO_CURSOR, Connection, given
+from schema.common import NO_CURSOR, Connection, given, selects
 from schema.posts.types import (
     Comment,
     Post,
@@ -30,7 +30,9 @@ class PostsQuery:
     async def feed(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[Post]:
-        page = await feed.feed(info.context, first, given(after), wanted(info))
+        page = await feed.feed(
+            info.context, first, given(after), wanted(info), selects(info, "totalCount")
+        )
         return await prefetched_posts(info, page)
 
     @strawberry.field(description="ranked public posts and takes for discovery")
@@ -43,7 +45,9 @@ class PostsQuery:
     async def saved_posts(
         self, info: Info, first: int | None = 20, after: str | None = NO_CURSOR
     ) -> Connection[Post]:
-        page = await feed.saved_posts(info.context, first, given(after), wanted(info))
+        page = await feed.saved_posts(
+            info.context, first, given(after), wanted(info), selects(info, "totalCount")
+        )
         return await prefetched_posts(info, page)
 
     @strawberry.field(

@@ -55,54 +55,61 @@ class Relationship:
         )
 
 
+def _avatar(root: User, info: Info) -> MaybeAwaitable[Media | None]:
+    """User.avatar: the media, at once when this request already loaded it."""
+    from schema.media.types import Media
+
+    if root.record.avatar_media_id is None:
+        return None
+    media = loaded(info.context.loaders.media.by_id, root.record.avatar_media_id)
+    return then(media, lambda found: Media(record=found) if found else None)
+
+
 @strawberry.federation.type(keys=["id"], name="User")
 class User(Node, UserPostsFields, UserTakesFields, UserStoriesFields, UserPresenceFields):
+    """Scalar fields (the global id too) are plain attributes copied from the record
+    when the object is made, as on Post (schema/posts/types.py): graphql-core reads
+    them without a resolver call, and a page of posts with their authors and their
+    comments' authors asks for dozens of them."""
+
     record: strawberry.Private[UserRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("User", self.record.id))
+    id: strawberry.ID = strawberry.UNSET  # type: ignore[assignment]  # Node's, as a plain value
 
-    @strawberry.field
-    def username(self) -> str:
-        return self.record.username
+    def __post_init__(self) -> None:
+        record = self.record
+        self.id = strawberry.ID(encode_id("User", record.id))
+        self.username = record.username
+        self.display_name = record.display_name
+        self.bio = record.bio
+        self.is_private = record.is_private
+        self.is_verified = record.is_verified
+        self.created_at = record.created_at
+        self.follower_count = record.follower_count
+        self.following_count = record.following_count
 
-    @strawberry.field
-    def display_name(self) -> str:
-        return self.record.display_name
+    username: str = strawberry.UNSET
 
-    @strawberry.field
-    def bio(self) -> str | None:
-        return self.record.bio
+    display_name: str = strawberry.UNSET
 
-    @strawberry.field(graphql_type=Annotated["Media", strawberry.lazy("schema.media.types")] | None)
-    def avatar(self, info: Info) -> MaybeAwaitable[Media | None]:
-        from schema.media.types import Media
+    bio: str | None = None
 
-        if self.record.avatar_media_id is None:
-            return None
-        media = loaded(info.context.loaders.media.by_id, self.record.avatar_media_id)
-        return then(media, lambda found: Media(record=found) if found else None)
+    # Declared here (not as a decorated method, whose field strawberry would list after
+    # every plain attribute) to keep the served schema's field order.
+    avatar: MaybeAwaitable[Media | None] = strawberry.field(
+        resolver=_avatar,
+        graphql_type=Annotated["Media", strawberry.lazy("schema.media.types")] | None,
+    )
 
-    @strawberry.field
-    def is_private(self) -> bool:
-        return self.record.is_private
+    is_private: bool = strawberry.UNSET
 
-    @strawberry.field
-    def is_verified(self) -> bool:
-        return self.record.is_verified
+    is_verified: bool = strawberry.UNSET
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.record.created_at
+    created_at: datetime = strawberry.UNSET
 
-    @strawberry.field
-    def follower_count(self) -> int:
-        return self.record.follower_count
+    follower_count: int = strawberry.UNSET
 
-    @strawberry.field
-    def following_count(self) -> int:
-        return self.record.following_count
+    following_count: int = strawberry.UNSET
 
     @strawberry.field(description="null when nobody is signed in", graphql_type=Relationship | None)
     def viewer_relationship(self, info: Info) -> MaybeAwaitable[Relationship | None]:
