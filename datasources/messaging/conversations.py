@@ -9,13 +9,15 @@ reads its unread counts with its members in one batched statement
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, Update, and_, bindparam, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from datasources.messaging.queue import FEW, bound_list, bound_values, connection_of
 from datasources.messaging.records import (
     ConversationRecord,
     MemberRecord,
@@ -215,24 +217,33 @@ MOVE_UP = (
     )
     .values(last_activity_at=bindparam("now"))
 )
-ONE_MORE_UNREAD = (
-    update(cast(Table, ConversationMemberRow.__table__))
-    .where(
-        _MEMBERS.conversation_id == bindparam("conversation"),
-        _MEMBERS.user_id.in_(bindparam("users", expanding=True)),
+
+
+@functools.lru_cache(maxsize=FEW)
+def _one_more_unread(users: int) -> Update:
+    """Every message runs this; one statement per number of users (queue.FEW)."""
+    return (
+        update(cast(Table, ConversationMemberRow.__table__))
+        .where(
+            _MEMBERS.conversation_id == bindparam("conversation"),
+            _MEMBERS.user_id.in_(bound_list("user", users)),
+        )
+        .values(unread_count=_MEMBERS.unread_count + 1)
     )
-    .values(unread_count=_MEMBERS.unread_count + 1)
-)
 
 
 async def record_activity(
-    session: AsyncSession, conversation_id: int, unread_for: Sequence[int], now: datetime
+    unit: AsyncSession | AsyncConnection,
+    conversation_id: int,
+    unread_for: Sequence[int],
+    now: datetime,
 ) -> None:
     """A message arrived: the conversation moves up and its recipients have one more
     unread (`unread_for`: the members it was really delivered to)."""
-    conn = await session.connection()
+    conn = await connection_of(unit)
     await conn.execute(MOVE_UP, {"conversation": conversation_id, "now": now})
     if unread_for:
         await conn.execute(
-            ONE_MORE_UNREAD, {"conversation": conversation_id, "users": list(unread_for)}
+            _one_more_unread(len(unread_for)),
+            {"conversation": conversation_id, **bound_values("user", unread_for)},
         )

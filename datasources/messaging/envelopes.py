@@ -4,13 +4,15 @@
 parameters, Core on the tables: building a statement per call, and a
 connection per read, were a good part of a send's CPU):
 
-1. the message with this client id, if any: a resend is answered with what the
-   first send answered, and nothing else is checked or queued;
-2. the caller's rules (resolvers/messaging/relay.py), on `SendReads.addressing`:
+1. the caller's rules (resolvers/messaging/relay.py), on `SendReads.addressing`:
    one statement for everything the addressing rules ask (the devices of the
    sender and the recipients, which recipients exist, which of them block the
-   sender, the pair's DIRECT conversation and its timer); an error rolls back;
-3. the message row (whose unique `(sender_id, client_message_id)` turns a
+   sender, the pair's DIRECT conversation and its timer) and for the message
+   with this client id, if any: a resend is answered with what the first send
+   answered before any rule is applied, and nothing is queued (a rule that fails
+   before that read, on the request alone, looks for the resend first, so a
+   resend is still answered before anything is checked); an error rolls back;
+2. the message row (whose unique `(sender_id, client_message_id)` turns a
    concurrent resend into a no-op: the loser's insert fails and it reads the
    winner's row), the DIRECT conversation on first message, the envelopes
    through `queue.enqueue` (dense per-device sequences) and the members'
@@ -27,6 +29,7 @@ Reads of a queue skip envelopes past their `expires_at` even before the sweeper
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +54,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from datasources.messaging.conversations import direct_conversation, record_activity
 from datasources.messaging.members import device_ids
-from datasources.messaging.queue import EnvelopeRecord, OutgoingEnvelope, Sender, enqueue
+from datasources.messaging.queue import (
+    FEW,
+    EnvelopeRecord,
+    OutgoingEnvelope,
+    Sender,
+    bound_list,
+    bound_values,
+    enqueue,
+)
 from datasources.messaging.records import SendResultRecord
 from datasources.messaging.tables import (
     ConversationRow,
@@ -75,40 +86,54 @@ SENT_BEFORE = select(
 INSERT_MESSAGE = insert(cast(Table, MessageRow.__table__)).returning(MESSAGES.id)
 
 
-def _addressing_statement() -> CompoundSelect[Any]:
-    """(a, b, c, kind) rows: (user, device, registration id, "device"), (id, 0, 0,
-    "user"), (id, 0, 0, "blocker"), (conversation id, timer, NULL, "direct")."""
+@functools.lru_cache(maxsize=FEW)
+def _addressing_statement(recipients: int) -> CompoundSelect[Any]:
+    """For `recipients` bound as recipient_i (queue.FEW), (a, b, c, kind, at) rows:
+    (conversation id, delivered device count, NULL, "sent", sent at) for the message
+    with this client id (first: its `at` column types the union's), (user, device,
+    registration id, "device"), (id, 0, 0, "user"), (id, 0, 0, "blocker"),
+    (conversation id, timer, NULL, "direct")."""
     devices = MessagingDeviceRow.__table__.c
     users = UserRow.__table__.c
     conversations = ConversationRow.__table__.c
     zero: ColumnElement[int] = literal_column("0")
+    recipient_ids = bound_list("recipient", recipients)
     return union_all(
         select(
-            devices.user_id.label("a"),
-            devices.device_id.label("b"),
-            devices.registration_id.label("c"),
-            literal_column("'device'").label("kind"),
-        ).where(devices.user_id.in_(bindparam("users", expanding=True))),
-        select(users.id, zero, zero, literal_column("'user'")).where(
-            users.platform == bindparam("platform"),
-            users.id.in_(bindparam("recipients", expanding=True)),
+            MESSAGES.conversation_id.label("a"),
+            MESSAGES.delivered_device_count.label("b"),
+            null().label("c"),
+            literal_column("'sent'").label("kind"),
+            MESSAGES.sent_at.label("at"),
+        ).where(
+            MESSAGES.sender_id == bindparam("sender_id"),
+            MESSAGES.client_message_id == bindparam("client_message_id"),
         ),
-        blockers_among(bindparam("sender_id"), bindparam("blockers", expanding=True)).add_columns(
-            zero, zero, literal_column("'blocker'")
+        select(
+            devices.user_id,
+            devices.device_id,
+            devices.registration_id,
+            literal_column("'device'"),
+            null(),
+        ).where(devices.user_id.in_([bindparam("sender_id"), *recipient_ids])),
+        select(users.id, zero, zero, literal_column("'user'"), null()).where(
+            users.platform == bindparam("platform"),
+            users.id.in_(recipient_ids),
+        ),
+        blockers_among(bindparam("sender_id"), recipient_ids).add_columns(
+            zero, zero, literal_column("'blocker'"), null()
         ),
         select(
             conversations.id,
             conversations.disappearing_after_seconds,
             null(),
             literal_column("'direct'"),
+            null(),
         ).where(
             conversations.platform == bindparam("platform"),
             conversations.direct_key == bindparam("direct_key"),
         ),
     )
-
-
-ADDRESSING = _addressing_statement()
 
 
 def envelope_record(row: EnvelopeRow) -> EnvelopeRecord:
@@ -160,40 +185,54 @@ class Sent:
     records: list[EnvelopeRecord]  # to announce after the commit (none for a duplicate)
 
 
+class _Resent(Exception):
+    """The send's reads found the message of its client id: answer it as a duplicate."""
+
+    def __init__(self, previous: SendResultRecord) -> None:
+        self.previous = previous
+
+
 class SendReads:
     """What a send's rules read, in its transaction."""
 
-    def __init__(self, conn: AsyncConnection, sender: Sender) -> None:
+    def __init__(self, conn: AsyncConnection, sender: Sender, client_message_id: str) -> None:
         self.conn = conn
         self.sender = sender
+        self.client_message_id = client_message_id
+        self.resend_looked_up = False  # whether a read looked for the message already
 
     async def addressing(self, recipients: Sequence[int], direct_key: str | None) -> Addressing:
         """The devices of the sender and `recipients`, which recipients exist and which
-        block the sender, and the DIRECT conversation of `direct_key` (None: none)."""
+        block the sender, and the DIRECT conversation of `direct_key` (None: none).
+        Raises `_Resent` (`EnvelopeStore.send` answers it) when the message of this
+        client id exists: a resend is answered before any rule looks at these."""
         sender_id = self.sender.user_id
         users = [sender_id, *recipients]
         params = {
-            "users": users,
+            **bound_values("recipient", recipients),
             "platform": self.sender.platform,
-            "recipients": list(recipients),
-            "blockers": list(recipients),
             "sender_id": sender_id,
+            "client_message_id": self.client_message_id,
             "direct_key": direct_key,  # NULL matches no conversation
         }
-        rows = (await self.conn.execute(ADDRESSING, params)).all()
+        self.resend_looked_up = True
+        statement = _addressing_statement(len(recipients))
+        rows = (await self.conn.execute(statement, params)).all()
         devices: dict[int, dict[int, int]] = {user_id: {} for user_id in users}
         existing: set[int] = set()
         blockers: set[int] = set()
         direct = None
-        for a, b, c, kind in rows:
+        for a, b, c, kind, at in rows:
             if kind == "device":
                 devices[a][b] = c
             elif kind == "user":
                 existing.add(a)
             elif kind == "blocker":
                 blockers.add(a)
-            else:
+            elif kind == "direct":
                 direct = (int(a), b)
+            elif a is not None:  # "sent", committed (a conversation id is set then)
+                raise _Resent(_duplicate(a, at, b))
         return Addressing(devices, existing, blockers, direct)
 
 
@@ -224,16 +263,26 @@ class EnvelopeStore:
         """Queue the message `checked` makes of what it reads (see above); a resend,
         concurrent ones included, is answered as a duplicate and queues nothing.
         `resend_checked`: the caller already asked `sent_before` (a concurrent resend
-        meanwhile still loses on the unique key)."""
+        meanwhile is still answered, by the addressing read or the unique key)."""
         try:
-            async with self.db.transaction() as session:
-                conn = await session.connection()
-                if not resend_checked:
+            # A Core connection, not an ORM session: a session's begin, commit and
+            # close were a measurable part of a message's CPU, for nothing used here.
+            async with self.db.engine.begin() as conn:
+                reads = SendReads(conn, sender, client_message_id)
+                try:
+                    outgoing = await checked(reads)
+                except _Resent as resent:
+                    return Sent(resent.previous, [])
+                except Exception:
+                    # A rule failed on the request alone, before the reads: a resend
+                    # is answered first all the same.
+                    if resend_checked or reads.resend_looked_up:
+                        raise
                     previous = await _sent_before(conn, sender.user_id, client_message_id)
-                    if previous is not None:
-                        return Sent(previous, [])
-                outgoing = await checked(SendReads(conn, sender))
-                return await _send(session, outgoing, now)
+                    if previous is None:
+                        raise
+                    return Sent(previous, [])
+                return await _send(conn, outgoing, now)
         except IntegrityError:
             # A concurrent send with the same client id won the unique key.
             previous = await self.sent_before(sender.user_id, client_message_id)
@@ -336,25 +385,31 @@ async def _sent_before(
     row = (await conn.execute(SENT_BEFORE, params)).first()
     if row is None or row.conversation_id is None:
         return None
+    return _duplicate(row.conversation_id, row.sent_at, row.delivered_device_count)
+
+
+def _duplicate(conversation_id: int, sent_at: datetime, delivered: int) -> SendResultRecord:
+    """What a resend is answered: what its first send answered."""
     return SendResultRecord(
-        conversation_id=row.conversation_id,
-        server_timestamp=row.sent_at,
-        delivered_device_count=row.delivered_device_count,
+        conversation_id=conversation_id,
+        server_timestamp=sent_at,
+        delivered_device_count=delivered,
         duplicate=True,
     )
 
 
-async def _send(session: AsyncSession, outgoing: Outgoing, now: datetime) -> Sent:
+async def _send(conn: AsyncConnection, outgoing: Outgoing, now: datetime) -> Sent:
     """The message's rows; a concurrent resend fails on the unique client id at the
     message insert (before anything is queued) and is answered by `send`."""
     sender = outgoing.sender
     conversation_id, timer = outgoing.conversation_id, outgoing.disappearing_seconds
     if conversation_id is None:
         assert outgoing.direct_with is not None
-        conversation_id, timer = await direct_conversation(
-            session, sender.platform, sender.user_id, outgoing.direct_with, now
-        )
-    conn = await session.connection()
+        # The pair's first message: a session in the connection's transaction.
+        async with AsyncSession(bind=conn) as session:
+            conversation_id, timer = await direct_conversation(
+                session, sender.platform, sender.user_id, outgoing.direct_with, now
+            )
     message_id = (
         await conn.execute(
             INSERT_MESSAGE,
@@ -371,9 +426,9 @@ async def _send(session: AsyncSession, outgoing: Outgoing, now: datetime) -> Sen
     ).scalar_one()
     expires_at = _expiry(now, outgoing.expires_in_seconds, timer)
     records = await enqueue(
-        session, sender, outgoing.envelopes, now, conversation_id, message_id, expires_at
+        conn, sender, outgoing.envelopes, now, conversation_id, message_id, expires_at
     )
-    await record_activity(session, conversation_id, outgoing.unread_for, now)
+    await record_activity(conn, conversation_id, outgoing.unread_for, now)
     result = SendResultRecord(
         conversation_id=conversation_id,
         server_timestamp=now,

@@ -20,6 +20,7 @@ delays and never loses.
 
 from __future__ import annotations
 
+import functools
 from base64 import b64decode, b64encode
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,8 +28,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    BindParameter,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from datasources.messaging.tables import EnvelopeRow, MessagingDeviceRow
 from subscriptions.broker import Broker
@@ -79,15 +91,66 @@ LOCK_DEVICES = (
     .order_by(DEVICES.user_id, DEVICES.device_id)
     .with_for_update()
 )
-TAKE_SEQUENCES = (
-    update(cast(Table, MessagingDeviceRow.__table__))
-    .where(_DEVICE_KEY.in_(bindparam("devices", expanding=True)))
-    .values(last_sequence=DEVICES.last_sequence + bindparam("count"))
-    .returning(DEVICES.user_id, DEVICES.device_id, DEVICES.last_sequence)
-)
+FEW = 16
+"""Up to this many values, an IN is bound as one parameter per value (`bound_list`),
+a statement per count built once: SQLAlchemy renders an expanding IN's SQL again
+on every execution, which was a good part of a message's statement CPU."""
+
+
+def bound_list(name: str, count: int) -> list[BindParameter[Any]]:
+    """Bind parameters name_0 … name_{count-1}, for `bound_values(name, …)`."""
+    return [bindparam(f"{name}_{index}") for index in range(count)]
+
+
+def bound_values(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    return {f"{name}_{index}": value for index, value in enumerate(values)}
+
+
+def _take(devices: Any) -> Update:
+    return (
+        update(cast(Table, MessagingDeviceRow.__table__))
+        .where(devices)
+        .values(last_sequence=DEVICES.last_sequence + bindparam("count"))
+        .returning(DEVICES.user_id, DEVICES.device_id, DEVICES.last_sequence)
+    )
+
+
+TAKE_SEQUENCES = _take(_DEVICE_KEY.in_(bindparam("devices", expanding=True)))
+
+
+@functools.lru_cache(maxsize=FEW)
+def _take_few(count: int) -> Update:
+    """TAKE_SEQUENCES for `count` devices bound as user_i, device_i."""
+    users, devices = bound_list("user", count), bound_list("device", count)
+    return _take(
+        or_(
+            *(
+                and_(DEVICES.user_id == u, DEVICES.device_id == d)
+                for u, d in zip(users, devices, strict=True)
+            )
+        )
+    )
+
+
+def _take_statement(devices: list[tuple[int, int]], count: int) -> tuple[Update, dict[str, Any]]:
+    if len(devices) > FEW:
+        return TAKE_SEQUENCES, {"devices": devices, "count": count}
+    params = {
+        **bound_values("user", [user_id for user_id, _ in devices]),
+        **bound_values("device", [device_id for _, device_id in devices]),
+        "count": count,
+    }
+    return _take_few(len(devices)), params
+
+
 INSERT_ENVELOPES = insert(cast(Table, EnvelopeRow.__table__)).returning(
     ENVELOPES.id, ENVELOPES.recipient_id, ENVELOPES.recipient_device_id, ENVELOPES.sequence
 )
+
+
+async def connection_of(unit: AsyncSession | AsyncConnection) -> AsyncConnection:
+    """The connection of a unit of work: a session's (in its transaction), or itself."""
+    return unit if isinstance(unit, AsyncConnection) else await unit.connection()
 
 
 def device_topic(platform: str, user_id: int, device_id: int) -> str:
@@ -96,7 +159,7 @@ def device_topic(platform: str, user_id: int, device_id: int) -> str:
 
 
 async def enqueue(
-    session: AsyncSession,
+    unit: AsyncSession | AsyncConnection,
     sender: Sender,
     envelopes: Sequence[OutgoingEnvelope],
     now: datetime,
@@ -110,8 +173,9 @@ async def enqueue(
     """
     if not envelopes:
         return []
+    conn = await connection_of(unit)
     devices = [(e.recipient_id, e.recipient_device_id) for e in envelopes]
-    next_sequence = await _take_sequences(session, devices)
+    next_sequence = await _take_sequences(conn, devices)
     rows: list[dict[str, Any]] = []
     for envelope in envelopes:
         device = (envelope.recipient_id, envelope.recipient_device_id)
@@ -135,8 +199,9 @@ async def enqueue(
     # RETURNING matched by the unique (recipient, device, sequence) rather than by
     # parameter order: SQLAlchemy keeps this one multi-row INSERT per 1,000 rows on
     # both backends (ordered RETURNING degrades to one INSERT per row on SQLite).
-    conn = await session.connection()
-    result = await conn.execute(INSERT_ENVELOPES, rows)
+    # One row as a single execution: a list is executemany, whose SQL SQLAlchemy
+    # renders again on each call (its "insertmanyvalues" batches).
+    result = await conn.execute(INSERT_ENVELOPES, rows[0] if len(rows) == 1 else rows)
     ids = {(user, device, sequence): id_ for id_, user, device, sequence in result.all()}
     return [
         EnvelopeRecord(
@@ -147,7 +212,7 @@ async def enqueue(
 
 
 async def _take_sequences(
-    session: AsyncSession, devices: Iterable[tuple[int, int]]
+    conn: AsyncConnection, devices: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], int]:
     """Reserve consecutive sequences per device; returns each device's first one.
 
@@ -157,7 +222,6 @@ async def _take_sequences(
     in its own order. (One device needs no order: its UPDATE takes its one lock.)
     """
     wanted = Counter(devices)
-    conn = await session.connection()
     if len(wanted) > 1 and conn.dialect.name == "postgresql":
         await conn.execute(LOCK_DEVICES, {"devices": sorted(wanted)})
     first: dict[tuple[int, int], int] = {}
@@ -165,7 +229,7 @@ async def _take_sequences(
     for device, count in wanted.items():
         by_count.setdefault(count, []).append(device)
     for count, group in sorted(by_count.items()):
-        result = await conn.execute(TAKE_SEQUENCES, {"devices": group, "count": count})
+        result = await conn.execute(*_take_statement(group, count))
         for user_id, device_id, last in result.all():
             first[(user_id, device_id)] = last - count + 1
     missing = set(wanted) - set(first)
