@@ -62,8 +62,10 @@ class Statuses:
 
     async def shown(self, platform: str, user_id: int) -> Shown:
         """What anyone allowed to see this user's presence sees now."""
+        return await self._shown(platform, user_id, await self._chosen(platform, user_id))
+
+    async def _shown(self, platform: str, user_id: int, chosen: dict[str, Any]) -> Shown:
         presence = self.presence
-        chosen = await self._chosen(platform, user_id)
         if chosen.get("status") == OFFLINE:
             return Shown(OFFLINE, datetime.fromtimestamp(float(chosen["at"]), UTC))
         last_seen = await presence.last_seen(platform, user_id)
@@ -76,9 +78,10 @@ class Statuses:
         is shown now (ONLINE or AWAY, or OFFLINE with the moment they left), unless
         they chose to appear offline: then nothing watchers see has changed, and an
         event would tell them of the connection."""
-        if (await self._chosen(platform, user_id)).get("status") == OFFLINE:
+        chosen = await self._chosen(platform, user_id)
+        if chosen.get("status") == OFFLINE:
             return
-        await self.announce(platform, user_id, await self.shown(platform, user_id))
+        await self.announce(platform, user_id, await self._shown(platform, user_id, chosen))
 
     async def _chosen(self, platform: str, user_id: int) -> dict[str, Any]:
         raw = await self.presence.cache.get(_status_key(platform, user_id))
