@@ -21,7 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 from strawberry.types.nodes import convert_arguments
 
-from resolvers.pagination import Page, encode_cursor
+from resolvers.pagination import Keyset, Page, encode_cursor
 
 T = TypeVar("T")
 
@@ -50,7 +50,8 @@ SCALARS = StrawberryConfig(
 
 __all__ = [
     "Base64", "SCALARS", "Upload", "Node", "PageInfo", "Connection", "Edge", "Platform",
-    "connection", "node_fields", "node_selection", "selects", "NO_CURSOR", "given",
+    "connection", "edges_connection", "node_fields", "node_selection", "selects", "NO_CURSOR",
+    "given",
 ]  # fmt: skip
 
 
@@ -70,17 +71,40 @@ class Node:
         raise NotImplementedError
 
 
+Position = Keyset | str
+"""Where an edge sits: a keyset, encoded only when the client asks for its cursor
+(a page of posts with their first comments has an edge and a pageInfo per comment
+connection, and most queries select no cursor), or a cursor already encoded."""
+
+
+def cursor_of(position: Position | None) -> str | None:
+    return position if position is None or isinstance(position, str) else encode_cursor(position)
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    start: strawberry.Private[Position | None] = None
+    end: strawberry.Private[Position | None] = None
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return cursor_of(self.start)
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return cursor_of(self.end)
+
+
+def _edge_cursor(root: Edge[Any]) -> str:
+    return cast(str, cursor_of(root.position))
 
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
+    position: strawberry.Private[Position]
+    cursor: str = strawberry.field(resolver=_edge_cursor)
     node: T
 
 
@@ -93,16 +117,26 @@ class Connection(Generic[T]):
 
 def connection(page: Page[T]) -> Connection[T]:
     """Wrap a keyset page (already converted to schema objects) as a Relay connection."""
-    edges = [Edge(cursor=encode_cursor(key), node=node) for key, node in page.items]
+    return edges_connection(
+        [Edge(position=key, node=node) for key, node in page.items],
+        page.has_next,
+        page.has_previous,
+        page.total_count,
+    )
+
+
+def edges_connection(
+    edges: list[Edge[T]], has_next: bool, has_previous: bool, total_count: int
+) -> Connection[T]:
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start=edges[0].position if edges else None,
+            end=edges[-1].position if edges else None,
         ),
-        total_count=page.total_count,
+        total_count=total_count,
     )
 
 

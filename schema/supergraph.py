@@ -35,6 +35,7 @@ from strawberry.tools import merge_types
 
 from schema.common import SCALARS, Base64
 from schema.domains import DOMAINS, Domain
+from schema.execution import LeanExecutor, call_resolvers_directly
 
 N = TypeVar("N")
 
@@ -74,7 +75,14 @@ def supergraph(
     """
     roots = _roots(DOMAINS.values())
     roots["types"] = [Base64, *roots["types"]]
-    return strawberry.federation.Schema(**roots, extensions=list(extensions), config=SCALARS)
+    schema = strawberry.federation.Schema(
+        **roots,
+        extensions=list(extensions),
+        config=SCALARS,
+        execution_context_class=LeanExecutor,
+    )
+    call_resolvers_directly(schema)
+    return schema
 
 
 def replace_node(node: N, **changes: Any) -> N:

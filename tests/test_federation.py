@@ -219,7 +219,7 @@ class TestMediaSubgraph:
 # Node but defines no Node type, so it sees Node as an @interfaceObject.
 
 PEOPLE = {encode_id("Person", 1): "Ada", encode_id("Person", 2): "Grace"}
-NO_PAGE = PageInfo(has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None)
+NO_PAGE = PageInfo(has_next_page=False, has_previous_page=False)
 
 
 @strawberry.federation.type(keys=["id"])

@@ -85,3 +85,30 @@ async def test_unloaded_leaves_out_only_values_already_loaded() -> None:
     with pytest.raises(ValueError):
         await failed
     assert unloaded(loader, [1, 2, 3]) == [3]
+
+
+async def test_a_loader_does_not_keep_the_object_holding_it_alive() -> None:
+    """A batch function that is a method of the loader's holder is held weakly: the
+    holder and everything its loaders cached are freed with it, not by the cycle
+    collector; a loader outliving its holder says so."""
+    import gc
+    import weakref
+
+    class Holder:
+        def __init__(self) -> None:
+            self.by_id = DataLoader[int, str](self._load)
+
+        async def _load(self, keys: Sequence[int]) -> list[str]:
+            return [f"v{key}" for key in keys]
+
+    holder = Holder()
+    assert await holder.by_id.load(1) == "v1"
+    loader, gone = holder.by_id, weakref.ref(holder)
+    gc.disable()  # freed by reference counting alone
+    try:
+        del holder
+        assert gone() is None
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError, match="Holder._load called after its object was freed"):
+        await loader.load(2)

@@ -80,10 +80,7 @@ class PostLoaders:
             self.comments_page.prime_many(
                 {(viewer_id, "post", pk, limit, after): page for pk, page in found.comments.items()}
             )
-            for page in found.comments.values():
-                self.prime_comments(page.items)
-                if self.users is not None:
-                    self.users.prime(page.users)
+            self._prime_threads(found.comments.values())
 
     def note_mark(self, viewer_id: int, post_id: int, mark: str, value: bool) -> None:
         """What a write just made true (liked, saved), so the answer needs no read."""
@@ -93,9 +90,10 @@ class PostLoaders:
         """Whether `viewer_id` liked and saved each post: {"liked", "saved"} or fewer."""
         loader = self._marks.get(viewer_id)
         if loader is None:
+            store = self.store  # not self: the loader must not keep its holder alive
 
             async def load(ids: Sequence[int]) -> list[frozenset[str]]:
-                found = await self.store.marks(viewer_id, ids)
+                found = await store.marks(viewer_id, ids)
                 return [found.get(pk, NO_MARKS) for pk in ids]
 
             loader = DataLoader[int, frozenset[str]](load, max_batch_size=MAX_BATCH)
@@ -112,6 +110,14 @@ class PostLoaders:
 
     def prime_comments(self, comments: Iterable[CommentRecord]) -> None:
         self.comment.prime_many({comment.id: comment for comment in comments})
+
+    def _prime_threads(self, pages: Iterable[Slice[CommentRecord]]) -> None:
+        """The comments of thread pages, and their authors, however the pages were read:
+        the fields of those comments then load nothing."""
+        for page in pages:
+            self.prime_comments(page.items)
+            if self.users is not None:
+                self.users.prime(page.users)
 
     def replace(self, post: PostRecord) -> None:
         """After a write: the fresh record, and flags and pages that may have changed."""
@@ -194,7 +200,9 @@ class PostLoaders:
                 self.platform, viewer_id, kind, ids, after, limit
             )
 
-        return await _grouped(keys, read)
+        pages: list[Slice[CommentRecord]] = await _grouped(keys, read)
+        self._prime_threads(pages)
+        return pages
 
     async def _likers_pages(self, keys: Sequence[PageKey]) -> list[Slice[UserRecord]]:
         async def read(

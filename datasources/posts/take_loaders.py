@@ -39,9 +39,10 @@ class TakeLoaders:
         """Loader of whether `user_id` liked each take, keyed by take id."""
         loader = self._liked.get(user_id)
         if loader is None:
+            store = self.store  # not self: the loader must not keep its holder alive
 
             async def load(take_ids: Sequence[int]) -> list[bool]:
-                found = await self.store.liked(user_id, take_ids)
+                found = await store.liked(user_id, take_ids)
                 return [pk in found for pk in take_ids]
 
             loader = DataLoader[int, bool](load, max_batch_size=MAX_BATCH)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from datasources.loading import DataLoader, forget
+from datasources.loading import DataLoader, forget, weakly_bound
 from datasources.stories.records import HighlightRecord, ResponseRecord, StoryRecord, Tally
 from datasources.stories.store import StoryStore
 
@@ -26,6 +26,8 @@ def _loader(
     fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], missing: Any
 ) -> DataLoader[K, Any]:
     """A loader answering each key from one dict-returning batch call."""
+
+    fetch = weakly_bound(fetch)  # often a method of the StoryLoaders holding the loader
 
     async def load(keys: Sequence[K]) -> list[Any]:
         found = await fetch(keys)
@@ -60,9 +62,10 @@ class StoryLoaders:
         """Whether `viewer_id` has seen each story, keyed by story id."""
         loader = self._seen.get(viewer_id)
         if loader is None:
+            store = self.store  # not self: the loader must not keep its holder alive
 
             async def load(story_ids: Sequence[int]) -> list[bool]:
-                seen = await self.store.seen(viewer_id, story_ids)
+                seen = await store.seen(viewer_id, story_ids)
                 return [pk in seen for pk in story_ids]
 
             loader = self._seen[viewer_id] = DataLoader[int, bool](load, max_batch_size=MAX_BATCH)
@@ -72,9 +75,10 @@ class StoryLoaders:
         """`user_id`'s own sticker responses per story: {sticker index: response}."""
         loader = self._responses.get(user_id)
         if loader is None:
+            store = self.store  # not self: the loader must not keep its holder alive
 
             async def load(story_ids: Sequence[int]) -> list[dict[int, ResponseRecord]]:
-                found = await self.store.responses_of(user_id, story_ids)
+                found = await store.responses_of(user_id, story_ids)
                 by_story: dict[int, dict[int, ResponseRecord]] = {pk: {} for pk in story_ids}
                 for (story_id, index), response in found.items():
                     by_story.setdefault(story_id, {})[index] = response

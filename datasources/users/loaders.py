@@ -25,9 +25,10 @@ class UserLoaders:
         """Loader of `viewer_id`'s relationship to users, keyed by the other user's id."""
         loader = self._relationships.get(viewer_id)
         if loader is None:
+            graph = self.store.graph  # not self: the loader must not keep its holder alive
 
             async def load(target_ids: Sequence[int]) -> list[RelationshipRecord]:
-                found = await self.store.graph.relationships(viewer_id, target_ids)
+                found = await graph.relationships(viewer_id, target_ids)
                 return [found.get(pk, NO_RELATIONSHIP) for pk in target_ids]
 
             loader = DataLoader[int, RelationshipRecord](load, max_batch_size=MAX_BATCH)

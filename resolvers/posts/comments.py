@@ -190,7 +190,6 @@ def thread_now(
     key = (context.viewer_id, kind, owner_id, limit, position)
 
     def page(found: Slice[CommentRecord]) -> Page[CommentRecord]:
-        context.loaders.posts.prime_comments(found.items)
         return paging.to_page(context, found, lambda c: c.id, position)
 
     return then(loaded(context.loaders.posts.comments_page, key), page)
@@ -213,9 +212,7 @@ def prefetch_threads(
 
 
 async def _load_threads(context: Context, keys: list[PageKey]) -> None:
-    for found in await context.loaders.posts.comments_page.load_many(keys):
-        context.loaders.posts.prime_comments(found.items)
-        context.loaders.users.prime(found.users)
+    await context.loaders.posts.comments_page.load_many(keys)  # primes their comments too
 
 
 def _subject_of(data: AddComment) -> tuple[str, int]:

@@ -24,59 +24,59 @@ class MediaKind(Enum):
     AUDIO = "AUDIO"
 
 
+def _url(root: Media, info: Info) -> str:
+    settings = info.context.settings
+    return urls.media_url(settings.public_url, settings.signing_key, root.record)
+
+
+def _thumbnail_url(root: Media, info: Info) -> str | None:
+    settings = info.context.settings
+    return urls.thumbnail_url(settings.public_url, settings.signing_key, root.record)
+
+
 @strawberry.federation.type(keys=["id"], name="Media")
 class Media(Node):
+    """Scalar fields are plain attributes copied from the record, as on Post (and for
+    the same reason: graphql-core reads them without a resolver call)."""
+
     record: strawberry.Private[MediaRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("Media", self.record.id))
+    id: strawberry.ID = strawberry.UNSET  # type: ignore[assignment]  # Node's, as a plain value
 
-    @strawberry.field
-    def kind(self) -> MediaKind:
-        return MediaKind(self.record.kind)
+    def __post_init__(self) -> None:
+        record = self.record
+        self.id = strawberry.ID(encode_id("Media", record.id))
+        self.kind = MediaKind(record.kind)
+        self.mime_type = record.mime_type
+        self.width = record.width
+        self.height = record.height
+        self.duration_ms = record.duration_ms
+        self.size_bytes = record.size_bytes
+        self.sha256 = record.sha256
+        self.alt_text = record.alt_text
+        self.created_at = record.created_at
 
-    @strawberry.field
-    def mime_type(self) -> str:
-        return self.record.mime_type
+    kind: MediaKind = strawberry.UNSET
 
-    @strawberry.field
-    def url(self, info: Info) -> str:
-        settings = info.context.settings
-        return urls.media_url(settings.public_url, settings.signing_key, self.record)
+    mime_type: str = strawberry.UNSET
 
-    @strawberry.field
-    def thumbnail_url(self, info: Info) -> str | None:
-        settings = info.context.settings
-        return urls.thumbnail_url(settings.public_url, settings.signing_key, self.record)
+    url: str = strawberry.field(resolver=_url)
 
-    @strawberry.field
-    def width(self) -> int | None:
-        return self.record.width
+    thumbnail_url: str | None = strawberry.field(resolver=_thumbnail_url)
 
-    @strawberry.field
-    def height(self) -> int | None:
-        return self.record.height
+    width: int | None = None
 
-    @strawberry.field
-    def duration_ms(self) -> int | None:
-        return self.record.duration_ms
+    height: int | None = None
 
-    @strawberry.field
-    def size_bytes(self) -> int:
-        return self.record.size_bytes
+    duration_ms: int | None = None
 
-    @strawberry.field
-    def sha256(self) -> str:
-        return self.record.sha256
+    size_bytes: int = strawberry.UNSET
 
-    @strawberry.field
-    def alt_text(self) -> str | None:
-        return self.record.alt_text
+    sha256: str = strawberry.UNSET
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.record.created_at
+    alt_text: str | None = None
+
+    created_at: datetime = strawberry.UNSET
 
     @strawberry.field
     async def owner(self, info: Info) -> Annotated[User, strawberry.lazy("schema.users.types")]:

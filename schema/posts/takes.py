@@ -29,7 +29,15 @@ from resolvers.posts import takes as take_resolvers
 from resolvers.posts import templates as template_resolvers
 from resolvers.posts import trends as trend_resolvers
 from resolvers.posts.take_cursors import Listing
-from schema.common import NO_CURSOR, Connection, Edge, Node, PageInfo, given, node_selection
+from schema.common import (
+    NO_CURSOR,
+    Connection,
+    Edge,
+    Node,
+    edges_connection,
+    given,
+    node_selection,
+)
 from schema.references import load_media, load_user
 
 if TYPE_CHECKING:
@@ -43,17 +51,8 @@ N = TypeVar("N")
 
 def listing_connection(listing: Listing[R], wrap: Callable[[R], N]) -> Connection[N]:
     """A resolver's page (cursors already encoded) as a Relay connection."""
-    edges = [Edge(cursor=cursor, node=wrap(item)) for cursor, item in listing.items]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=listing.has_next,
-            has_previous_page=listing.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        total_count=listing.total_count,
-    )
+    edges = [Edge(position=cursor, node=wrap(item)) for cursor, item in listing.items]
+    return edges_connection(edges, listing.has_next, listing.has_previous, listing.total_count)
 
 
 UserType = Annotated["User", strawberry.lazy("schema.users.types")]

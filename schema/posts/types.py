@@ -30,8 +30,8 @@ from schema.common import (
     Connection,
     Edge,
     Node,
-    PageInfo,
     connection,
+    edges_connection,
     given,
     node_fields,
 )
@@ -307,17 +307,8 @@ def _page_arguments(arguments: dict[str, Any]) -> tuple[int | None, str | None] 
 
 def ranked_posts(page: RankedPage) -> Connection[Post]:
     """A ranked page (explore), whose cursors are already encoded."""
-    edges = [Edge(cursor=cursor, node=Post(record=record)) for cursor, record in page.items]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        total_count=page.total_count,
-    )
+    edges = [Edge(position=cursor, node=Post(record=record)) for cursor, record in page.items]
+    return edges_connection(edges, page.has_next, page.has_previous, page.total_count)
 
 
 def comments_of(page: Page[CommentRecord]) -> Connection[Comment]:

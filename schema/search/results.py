@@ -179,8 +179,8 @@ class SearchQuery:
             page_info=PageInfo(
                 has_next_page=found.has_next_page,
                 has_previous_page=given(after) is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=found.end_cursor,
+                start=edges[0].cursor if edges else None,
+                end=found.end_cursor,
             ),
             total_count=found.total,
             took_ms=found.took_ms,

@@ -1,0 +1,321 @@
+"""Leaner field execution: the same results for less work per field.
+
+A feed page of 20 posts resolves about 380 fields (bench/feed.py), and what a
+request costs is mostly the work done per field, not the SQL. graphql-core does
+the same steps for every field (a ResolveInfo, the argument check, the resolver,
+completion through the type's wrappers) and strawberry puts its own chain in
+front of every resolver (an Info, argument conversion, field extensions, the
+exception-handler check). These changes take away what a field does not need:
+
+- `LeanExecutor` reads a plain attribute of leaf type (a strawberry field with no
+  resolver and no extensions, returning a scalar or an enum, called without
+  arguments) straight from its object and coerces it. Any value that would be
+  an error (null in a non-null field, a coercion that fails) goes the standard
+  way instead, so errors, their paths and their messages are graphql-core's own.
+  It steps aside while a schema extension hooks every resolver (graphql-core
+  middleware), which then sees every field as before.
+- `LeanExecutor.complete_value` tests the commonest output types first.
+- `call_resolvers_directly` gives graphql-core a direct call of the resolver
+  function for every field that needs nothing of strawberry's chain: no field
+  extensions, no exception handlers, not a subscription, and arguments of
+  built-in scalar types (whose conversion is only renaming). Middleware still
+  wraps it like any resolver.
+
+tests/test_execution.py checks that results and errors are the same as without
+them, and that they do less.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+from weakref import WeakKeyDictionary
+
+import strawberry
+from graphql import (
+    GraphQLLeafType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLResolveInfoHelpers,
+    Undefined,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.pyutils import Path, gather_with_cancel
+from strawberry.schema.name_converter import NameConverter
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.base import StrawberryOptional
+from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
+
+from datasources.loading import weakly_bound
+
+__all__ = ["LeanExecutor", "call_resolvers_directly"]
+
+# Argument types strawberry passes to a resolver as graphql-core coerced them.
+_AS_IS_ARGUMENTS: tuple[object, ...] = (int, str, bool, float, strawberry.ID)
+
+
+class _PlainLeaf(NamedTuple):
+    attribute: str
+    leaf_type: GraphQLLeafType
+    non_null: bool
+
+
+_PLAIN_LEAVES: WeakKeyDictionary[GraphQLObjectType, dict[str, _PlainLeaf]] = WeakKeyDictionary()
+
+
+def _definition(field: Any) -> StrawberryField | None:
+    found = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return found if isinstance(found, StrawberryField) else None
+
+
+def _plain_leaves(parent_type: GraphQLObjectType) -> dict[str, _PlainLeaf]:
+    """The fields of `parent_type` that are attribute reads of a scalar or enum."""
+    found = _PLAIN_LEAVES.get(parent_type)
+    if found is None:
+        found = {}
+        for name, field in parent_type.fields.items():
+            definition = _definition(field)
+            if (
+                definition is None
+                or field.args
+                or not getattr(field.resolve, "_is_default", False)  # strawberry's basic read
+                or not definition.is_basic_field
+                or definition.default_resolver is not getattr
+            ):
+                continue
+            non_null = isinstance(field.type, GraphQLNonNull)
+            leaf = field.type.of_type if non_null else field.type
+            if is_leaf_type(leaf):
+                found[name] = _PlainLeaf(definition.python_name, leaf, non_null)
+        _PLAIN_LEAVES[parent_type] = found
+    return found
+
+
+def _hooks_resolvers(executor: StrawberryGraphQLCoreExecutionContext) -> bool:
+    manager = executor.middleware_manager  # strawberry makes one for every request
+    return manager is not None and bool(manager.middlewares)
+
+
+class LeanExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor, reading plain leaf attributes without the per-field
+    machinery (see the module docstring).
+
+    `execute_fields` is graphql-core 3.3's own loop (graphql/execution/executor.py)
+    with one branch added; strawberry pins graphql-core below 3.4."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core keeps two of its own bound methods here: a reference cycle that
+        # keeps the whole request (its context, loaders and all they read) alive until
+        # the cycle collector runs, instead of freeing it when the request ends.
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=weakly_bound(self.gather_async_work), track=weakly_bound(self.track_async_work)
+        )
+        # None while a schema extension hooks every resolver: then no field is read directly.
+        self._plain: dict[GraphQLObjectType, dict[str, _PlainLeaf]] | None = (
+            None if _hooks_resolvers(self) else {}
+        )
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        plain = self._plain_leaves_of(parent_type)
+        if not plain:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                leaf = plain.get(field_details_list[0].node.name.value)
+                if leaf is not None:
+                    value = _read_leaf(leaf, source_value)
+                    if value is not Undefined:
+                        results[response_name] = value
+                        continue
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    field_details_list,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                field = awaitable_fields[0]
+                results[field] = await results[field]
+            else:
+                awaited = await gather_with_cancel(*(results[f] for f in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """graphql-core's, with the commonest types (non-null objects) first and tested
+        by exact class: it runs for every object and every list item of a response."""
+        kind = type(return_type)
+        if kind is GraphQLNonNull and not isinstance(result, Exception):
+            inner = return_type.of_type  # type: ignore[union-attr]
+            present = result is not None and result is not Undefined
+            if present and type(inner) is GraphQLObjectType:
+                return self.complete_object_value(
+                    inner, field_details_list, info, path, result, position_context
+                )
+        elif kind is GraphQLObjectType and not isinstance(result, Exception):
+            if result is None or result is Undefined:
+                return None
+            return self.complete_object_value(
+                return_type,  # type: ignore[arg-type]
+                field_details_list,
+                info,
+                path,
+                result,
+                position_context,
+            )
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _plain_leaves_of(self, parent_type: GraphQLObjectType) -> dict[str, _PlainLeaf]:
+        plans = self._plain
+        if plans is None:
+            return {}
+        found = plans.get(parent_type)
+        if found is None:
+            found = plans[parent_type] = _plain_leaves(parent_type)
+        return found
+
+
+def _read_leaf(leaf: _PlainLeaf, source: Any) -> Any:
+    """The completed value of a plain leaf field, or Undefined when it would be an
+    error: the standard way then raises it with its path and message."""
+    value = getattr(source, leaf.attribute, Undefined)
+    if value is None:
+        return Undefined if leaf.non_null else None
+    if value is Undefined:
+        return Undefined
+    try:
+        coerced = leaf.leaf_type.coerce_output_value(value)
+    except Exception:  # noqa: BLE001 - the standard way raises it properly
+        return Undefined
+    return Undefined if coerced is None else coerced
+
+
+def _direct_resolver(
+    definition: StrawberryField, renamed: dict[str, str], info_class: type[strawberry.Info]
+) -> Callable[..., Any]:
+    """What strawberry's chain ends up calling, called with the same arguments."""
+    resolver = definition.base_resolver
+    assert resolver is not None
+    function = cast(Callable[..., Any], resolver.wrapped_func)
+    takes_self = resolver.self_parameter is not None
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    source_names = [
+        parameter.name
+        for parameter in (resolver.parent_parameter, resolver.root_parameter)
+        if parameter is not None
+    ]
+
+    if takes_self and not renamed and not source_names and _info_second(resolver):
+        # the commonest shape, `def field(self, info)`, without building keyword arguments
+
+        def resolve_with_info(source: Any, info: GraphQLResolveInfo) -> Any:
+            return function(source, info_class(_raw_info=info, _field=definition))
+
+        return resolve_with_info
+
+    def resolve(source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        kwargs = {renamed[name]: value for name, value in arguments.items()} if arguments else {}
+        if info_name is not None:
+            kwargs[info_name] = info_class(_raw_info=info, _field=definition)
+        for name in source_names:
+            kwargs[name] = source
+        return function(source, **kwargs) if takes_self else function(**kwargs)
+
+    return resolve
+
+
+def _info_second(resolver: StrawberryResolver[Any]) -> bool:
+    """Whether the resolver's parameters are exactly (self, info), info positional."""
+    parameters = list(resolver.signature.parameters.values())
+    return (
+        len(parameters) == 2
+        and resolver.info_parameter is not None
+        and parameters[1].name == resolver.info_parameter.name
+        and parameters[1].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )
+
+
+def _arguments_as_is(definition: StrawberryField, names: NameConverter) -> dict[str, str] | None:
+    """GraphQL name -> Python name of every argument, or None when one needs converting."""
+    renamed = {}
+    for argument in definition.arguments:
+        kind = argument.type
+        if isinstance(kind, StrawberryOptional):
+            kind = kind.of_type
+        if kind not in _AS_IS_ARGUMENTS:
+            return None
+        renamed[names.from_argument(argument)] = argument.python_name
+    return renamed
+
+
+def call_resolvers_directly(schema: strawberry.Schema) -> int:
+    """Swap strawberry's resolver chain for a direct call wherever it would do
+    nothing but call the resolver; returns how many fields it swapped."""
+    converter = schema.schema_converter
+    if converter._exception_handler_specs:  # every field may need the handler check
+        return 0
+    swapped = 0
+    for graphql_type in schema._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for field in graphql_type.fields.values():
+            definition = _definition(field)
+            if (
+                definition is None
+                or definition.base_resolver is None
+                or not callable(definition.base_resolver.wrapped_func)
+                or definition.extensions
+                or definition.is_subscription
+                or field.subscribe is not None
+            ):
+                continue
+            renamed = _arguments_as_is(definition, schema.config.name_converter)
+            if renamed is None or set(renamed) != set(field.args):
+                continue
+            field.resolve = _direct_resolver(definition, renamed, schema.config.info_class)
+            swapped += 1
+    return swapped
