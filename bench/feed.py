@@ -25,7 +25,8 @@ first 2 comments with their authors:
   rounds of `--seconds` per server, the two taking turns (this machine's speed
   drifts by a third from minute to minute: measured one after the other, the
   ratio said more about the moment than about the code). Per server the round
-  with the median throughput is reported, with every round and each round's ratio.
+  with the median throughput is reported, with every round; the ratio is the
+  median of the rounds' ratios (a round's two servers ran seconds apart).
 
 Targets (issue 3): graph feed p95 under 30 ms in-process; the graph at least half
 the baseline's throughput.
@@ -493,9 +494,12 @@ def main() -> None:
         print(f"  {kind} req/s by round: {every}")
     rounds = zip(remote["graph"]["rounds"], remote["baseline"]["rounds"], strict=True)
     paired = [graph["rps"] / baseline["rps"] for graph, baseline in rounds]
-    throughput = remote["graph"]["rps"] / remote["baseline"]["rps"]
     print(f"  graph/baseline by round: {', '.join(f'{r:.2f}' for r in paired)}")
-    print(f"  ratio graph/baseline throughput (median rounds): {throughput:.2f} (target >= 0.50)")
+    medians = remote["graph"]["rps"] / remote["baseline"]["rps"]
+    print(f"  ratio of the median rounds' throughputs: {medians:.2f}")
+    ratio = statistics.median(paired)
+    print(f"  ratio graph/baseline throughput (median of the rounds' ratios): {ratio:.2f} "
+          f"(target >= 0.50)")  # fmt: skip
 
 
 if __name__ == "__main__":
