@@ -30,10 +30,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from graphql import GraphQLError, GraphQLSchema
-from graphql.execution import Executor, execute_subscription_event
+from graphql.execution import execute_subscription_event
 
 from resolvers.context import Context, Viewer
 from resolvers.errors import ApiError, Forbidden
+from schema.execution import LeanExecutor
 from server.masking import Origin, client_errors
 from subscriptions.broker import INTERRUPTED, Broker, BrokerUnavailable, Listening
 from subscriptions.documents import Prepared
@@ -253,7 +254,7 @@ class Hub:
         if root is SKIP:
             return None
         prepared = sub.prepared
-        built = Executor.build(
+        built = LeanExecutor.build(  # schema/execution.py: as the schema's own executions
             self.schema,
             prepared.document,
             root,

@@ -16,6 +16,9 @@ from typing import Any
 
 from tests.conftest import GraphQLClient, create_users, insert_media
 from tests.posts_helpers import add_comment, create_post, mark
+from tests.realtime_support import TRANSPORT, http_client, live_server, open_socket
+from tests.test_messaging_relay import add_devices, addressed, send
+from tests.test_messaging_relay_live import ENVELOPES, received
 
 OURS = ("datasources", "resolvers", "schema", "server", "graphql", "strawberry")
 
@@ -76,6 +79,24 @@ async def test_reads_leave_nothing_for_the_cycle_collector(app: Any, gql: GraphQ
         with cyclic_garbage() as left:
             data = (await gql(query, variables, token=viewer.token)).ok()
         assert data and left == [], f"{left} kept alive by a reference cycle"
+
+
+async def test_a_relayed_message_leaves_nothing_for_the_cycle_collector(app: Any) -> None:
+    """The mutation, and the subscription event that delivers it (subscriptions/hub.py
+    executes each event's selection with the same executor)."""
+    async with live_server(app) as address, http_client(address) as gql:
+        ada, bob = await create_users(app, ["ada", "bob"])
+        await add_devices(app, ada, 1)
+        await add_devices(app, bob, 1)
+        sock = await open_socket(address, bob.token, TRANSPORT)
+        await sock.subscribe("e", ENVELOPES, {"d": 1})
+        (await send(gql, ada, addressed(ada, 1, bob, 1, b"first"), "first")).ok()
+        await received(sock, 1)  # documents validated, connections made
+        with cyclic_garbage() as left:
+            (await send(gql, ada, addressed(ada, 1, bob, 1, b"second"), "second")).ok()
+            [delivered] = await received(sock, 1)
+        assert delivered["sequence"] == 2
+        assert left == [], f"{left} kept alive by a reference cycle"
 
 
 async def test_the_check_sees_a_cycle(app: Any, gql: GraphQLClient) -> None:
