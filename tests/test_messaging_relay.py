@@ -13,7 +13,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from datasources.messaging.tables import (
     ConversationRow,
@@ -662,3 +662,50 @@ async def test_a_message_costs_a_fixed_number_of_statements(
     sql_counter.clear()
     assert (await send(gql, ada, [envelope(bob, 1)], "third")).ok()["sendMessage"]["duplicate"]
     assert len(sql_counter) == 1, sql_counter  # a resend: the resend check only
+
+
+async def test_concurrent_sends_share_transactions_and_each_gets_its_own_answer(
+    app: Any, gql: GraphQLClient
+) -> None:
+    """Group commit (datasources/groupcommit.py): sends arriving while others commit
+    are written together, yet each is checked and answered on its own."""
+    accounts = await create_users(app, [f"s{i}" for i in range(8)] + [f"r{i}" for i in range(8)])
+    senders, receivers = accounts[:8], accounts[8:]
+    for account in accounts:
+        await add_devices(app, account, 1)
+    for sender, receiver in zip(senders, receivers, strict=True):
+        (await send(gql, sender, [envelope(receiver, 1, b"first")], "first")).ok()
+    (await gql(BLOCK, {"u": senders[7].id}, token=receivers[7].token)).ok()
+    envelopes_before, messages_before, conversations = await stored(app)
+    commits: list[object] = []
+
+    def committed(conn: object) -> None:
+        commits.append(conn)
+
+    engine = app.state.runtime.stores.db.engine.sync_engine
+    event.listen(engine, "commit", committed)
+    try:
+        results = await asyncio.gather(
+            *(
+                send(gql, senders[i], [envelope(receivers[i], 1, f"to {i}".encode())], "second")
+                for i in range(6)
+            ),
+            send(gql, senders[6], [envelope(receivers[6], 2)], "second"),  # no such device
+            send(gql, senders[7], [envelope(receivers[7], 1)], "second"),  # blocked
+            send(gql, senders[0], [envelope(receivers[0], 1)], "first"),  # a resend
+        )
+    finally:
+        event.remove(engine, "commit", committed)
+    for result in results[:6]:
+        assert result.ok()["sendMessage"]["duplicate"] is False
+    assert results[6].codes == ["MISMATCHED_DEVICES"]
+    assert results[7].ok()["sendMessage"]["duplicate"] is False  # looks delivered
+    assert results[8].ok()["sendMessage"]["duplicate"] is True
+    assert len(commits) < 8, "the 8 messages written should have shared transactions"
+    assert await stored(app) == (envelopes_before + 6, messages_before + 7, conversations)
+    for i in range(6):
+        queue = (await pending(gql, receivers[i], 1))["edges"]
+        assert [e["node"]["sequence"] for e in queue] == [1, 2]
+        assert base64.b64decode(queue[1]["node"]["content"]) == f"to {i}".encode()
+    assert (await pending(gql, receivers[6], 1))["totalCount"] == 1
+    assert (await pending(gql, receivers[7], 1))["totalCount"] == 1  # the one before the block

@@ -10,11 +10,12 @@ reads its unread counts with its members in one batched statement
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, Update, and_, bindparam, exists, func, select, update
+from sqlalchemy import Table, Update, and_, bindparam, exists, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from datasources.messaging.queue import FEW, bound_list, bound_values, connection_of
@@ -247,3 +248,42 @@ async def record_activity(
             _one_more_unread(len(unread_for)),
             {"conversation": conversation_id, **bound_values("user", unread_for)},
         )
+
+
+# Many conversations at once (a group commit of sends, datasources/messaging/envelopes.py).
+MOVE_UP_MANY = (
+    update(cast(Table, ConversationRow.__table__))
+    .where(
+        _CONVERSATIONS.id.in_(bindparam("conversations", expanding=True)),
+        _CONVERSATIONS.last_activity_at < bindparam("now"),
+    )
+    .values(last_activity_at=bindparam("now"))
+)
+MORE_UNREAD = (
+    update(cast(Table, ConversationMemberRow.__table__))
+    .where(
+        tuple_(_MEMBERS.conversation_id, _MEMBERS.user_id).in_(bindparam("members", expanding=True))
+    )
+    .values(unread_count=_MEMBERS.unread_count + bindparam("count"))
+)
+
+
+async def record_activities(
+    conn: AsyncConnection, activity: Sequence[tuple[int, Sequence[int]]], now: datetime
+) -> None:
+    """`record_activity` for several messages, (conversation id, unread_for) each, at
+    `now`: one statement for the conversations and one per number of messages a member
+    got, whatever the number of conversations (one conversation: `record_activity`'s)."""
+    conversations = sorted({conversation_id for conversation_id, _ in activity})
+    if len(conversations) == 1:
+        unread = Counter(user_id for _, users in activity for user_id in users)
+        if set(unread.values()) <= {1}:
+            await record_activity(conn, conversations[0], list(unread), now)
+            return
+    await conn.execute(MOVE_UP_MANY, {"conversations": conversations, "now": now})
+    by_count: dict[int, list[tuple[int, int]]] = {}
+    members = Counter((c, user_id) for c, users in activity for user_id in users)
+    for member, count in sorted(members.items()):
+        by_count.setdefault(count, []).append(member)
+    for count, group in sorted(by_count.items()):
+        await conn.execute(MORE_UNREAD, {"members": group, "count": count})

@@ -15,7 +15,7 @@ connection per read, were a good part of a send's CPU):
 2. the message row (whose unique `(sender_id, client_message_id)` turns a
    concurrent resend into a no-op: the loser's insert fails and it reads the
    winner's row), the DIRECT conversation on first message, the envelopes
-   through `queue.enqueue` (dense per-device sequences) and the members'
+   through `queue.enqueue_rows` (dense per-device sequences) and the members'
    unread counters. The caller announces the envelopes on the broker after
    `send` returns (committed).
 
@@ -49,10 +49,11 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from datasources.messaging.conversations import direct_conversation, record_activity
+from datasources.groupcommit import GroupCommit
+from datasources.messaging.conversations import direct_conversation, record_activities
 from datasources.messaging.members import device_ids
 from datasources.messaging.queue import (
     FEW,
@@ -61,7 +62,8 @@ from datasources.messaging.queue import (
     Sender,
     bound_list,
     bound_values,
-    enqueue,
+    enqueue_rows,
+    envelope_row,
 )
 from datasources.messaging.records import SendResultRecord
 from datasources.messaging.tables import (
@@ -83,7 +85,9 @@ SENT_BEFORE = select(
     MESSAGES.sender_id == bindparam("sender_id"),
     MESSAGES.client_message_id == bindparam("client_message_id"),
 )
-INSERT_MESSAGE = insert(cast(Table, MessageRow.__table__)).returning(MESSAGES.id)
+INSERT_MESSAGE = insert(cast(Table, MessageRow.__table__)).returning(
+    MESSAGES.id, MESSAGES.sender_id, MESSAGES.client_message_id
+)
 
 
 @functools.lru_cache(maxsize=FEW)
@@ -236,9 +240,19 @@ class SendReads:
         return Addressing(devices, existing, blockers, direct)
 
 
+@dataclass(frozen=True)
+class SendRequest:
+    sender: Sender
+    client_message_id: str
+    checked: Callable[[SendReads], Awaitable[Outgoing]]
+    now: datetime
+    resend_checked: bool
+
+
 class EnvelopeStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._sends: GroupCommit[SendRequest, Sent] = GroupCommit(self._send_batch)
 
     # ── sending ─────────────────────────────────────────────────────────
 
@@ -263,29 +277,62 @@ class EnvelopeStore:
         """Queue the message `checked` makes of what it reads (see above); a resend,
         concurrent ones included, is answered as a duplicate and queues nothing.
         `resend_checked`: the caller already asked `sent_before` (a concurrent resend
-        meanwhile is still answered, by the addressing read or the unique key)."""
+        meanwhile is still answered, by the addressing read or the unique key).
+
+        Sends that arrive while others are being committed share the next
+        transaction (`GroupCommit`): each is checked on its own reads, and the
+        checked messages are written with one statement per table."""
+        request = SendRequest(sender, client_message_id, checked, now, resend_checked)
+        return await self._sends.submit(request)
+
+    async def _send_batch(self, requests: Sequence[SendRequest]) -> list[Sent | BaseException]:
+        if len(requests) > 1:
+            try:
+                return await self._send_together(requests)
+            except SQLAlchemyError:
+                # Two of the batch's messages conflict (a resend of one in flight, a
+                # deadlock with another process): each alone, as without batching.
+                pass
+        outcomes: list[Sent | BaseException] = []
+        for request in requests:
+            try:
+                outcomes.append(await self._send_alone(request))
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
+    async def _send_together(self, requests: Sequence[SendRequest]) -> list[Sent | BaseException]:
+        """The batch in one transaction; a database error rolls all of it back."""
+        outcomes: list[Sent | BaseException | None] = []
+        checked: list[tuple[int, Outgoing, datetime]] = []
+        # A Core connection, not an ORM session: a session's begin, commit and close
+        # were a measurable part of a message's CPU, for nothing used here.
+        async with self.db.engine.begin() as conn:
+            for index, request in enumerate(requests):
+                outcome = await _checked(conn, request)
+                if isinstance(outcome, Outgoing):
+                    checked.append((index, outcome, request.now))
+                    outcomes.append(None)
+                else:
+                    outcomes.append(outcome)
+            sent = await _write(conn, [(outgoing, now) for _, outgoing, now in checked])
+        for (index, _, _), one in zip(checked, sent, strict=True):
+            outcomes[index] = one
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _send_alone(self, request: SendRequest) -> Sent:
+        sender = request.sender
         try:
-            # A Core connection, not an ORM session: a session's begin, commit and
-            # close were a measurable part of a message's CPU, for nothing used here.
             async with self.db.engine.begin() as conn:
-                reads = SendReads(conn, sender, client_message_id)
-                try:
-                    outgoing = await checked(reads)
-                except _Resent as resent:
-                    return Sent(resent.previous, [])
-                except Exception:
-                    # A rule failed on the request alone, before the reads: a resend
-                    # is answered first all the same.
-                    if resend_checked or reads.resend_looked_up:
-                        raise
-                    previous = await _sent_before(conn, sender.user_id, client_message_id)
-                    if previous is None:
-                        raise
-                    return Sent(previous, [])
-                return await _send(conn, outgoing, now)
+                outcome = await _checked(conn, request)
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                if isinstance(outcome, Sent):
+                    return outcome
+                return (await _write(conn, [(outcome, request.now)]))[0]
         except IntegrityError:
             # A concurrent send with the same client id won the unique key.
-            previous = await self.sent_before(sender.user_id, client_message_id)
+            previous = await self.sent_before(sender.user_id, request.client_message_id)
             if previous is None:
                 raise
             return Sent(previous, [])
@@ -398,44 +445,106 @@ def _duplicate(conversation_id: int, sent_at: datetime, delivered: int) -> SendR
     )
 
 
-async def _send(conn: AsyncConnection, outgoing: Outgoing, now: datetime) -> Sent:
-    """The message's rows; a concurrent resend fails on the unique client id at the
-    message insert (before anything is queued) and is answered by `send`."""
-    sender = outgoing.sender
-    conversation_id, timer = outgoing.conversation_id, outgoing.disappearing_seconds
-    if conversation_id is None:
-        assert outgoing.direct_with is not None
-        # The pair's first message: a session in the connection's transaction.
-        async with AsyncSession(bind=conn) as session:
-            conversation_id, timer = await direct_conversation(
-                session, sender.platform, sender.user_id, outgoing.direct_with, now
-            )
-    message_id = (
-        await conn.execute(
-            INSERT_MESSAGE,
-            {
-                "platform": sender.platform,
-                "sender_id": sender.user_id,
-                "sender_device_id": sender.device_id,
-                "client_message_id": outgoing.client_message_id,
-                "conversation_id": conversation_id,
-                "sent_at": now,
-                "delivered_device_count": outgoing.reported_count,
-            },
+async def _checked(conn: AsyncConnection, request: SendRequest) -> Outgoing | Sent | Exception:
+    """The request's rules on its reads: the message to write, a resend's answer, or
+    the error the request fails with. A database error is raised (the transaction is
+    lost)."""
+    reads = SendReads(conn, request.sender, request.client_message_id)
+    try:
+        return await request.checked(reads)
+    except _Resent as resent:
+        return Sent(resent.previous, [])
+    except SQLAlchemyError:
+        raise
+    except Exception as error:
+        # A rule failed on the request alone, before the reads: a resend is
+        # answered first all the same.
+        if request.resend_checked or reads.resend_looked_up:
+            return error
+        previous = await _sent_before(conn, request.sender.user_id, request.client_message_id)
+        return error if previous is None else Sent(previous, [])
+
+
+async def _write(
+    conn: AsyncConnection, messages: Sequence[tuple[Outgoing, datetime]]
+) -> list[Sent]:
+    """The messages' rows, with one statement per table for all of them; a concurrent
+    resend fails on the unique client id at the message insert (before anything is
+    queued) and is answered by `send`.
+
+    Locks are taken in one order by every send (conversation created, message,
+    devices, conversations, members), devices and members each in key order, so
+    concurrent batches wait for each other instead of deadlocking."""
+    if not messages:
+        return []
+    conversations = [await _conversation_of(conn, outgoing, now) for outgoing, now in messages]
+    message_ids = await _insert_messages(conn, messages, conversations)
+    rows: list[dict[str, Any]] = []
+    for (outgoing, now), (conversation_id, timer), message_id in zip(
+        messages, conversations, message_ids, strict=True
+    ):
+        expires_at = _expiry(now, outgoing.expires_in_seconds, timer)
+        rows += [
+            envelope_row(outgoing.sender, e, now, conversation_id, message_id, expires_at)
+            for e in outgoing.envelopes
+        ]
+    records = await enqueue_rows(conn, rows)
+    latest = max(now for _, now in messages)
+    activity = [
+        (conversation_id, outgoing.unread_for)
+        for (outgoing, _), (conversation_id, _) in zip(messages, conversations, strict=True)
+    ]
+    await record_activities(conn, activity, latest)
+    sent: list[Sent] = []
+    for (outgoing, now), (conversation_id, _) in zip(messages, conversations, strict=True):
+        mine, records = records[: len(outgoing.envelopes)], records[len(outgoing.envelopes) :]
+        result = SendResultRecord(
+            conversation_id=conversation_id,
+            server_timestamp=now,
+            delivered_device_count=outgoing.reported_count,
+            duplicate=False,
         )
-    ).scalar_one()
-    expires_at = _expiry(now, outgoing.expires_in_seconds, timer)
-    records = await enqueue(
-        conn, sender, outgoing.envelopes, now, conversation_id, message_id, expires_at
-    )
-    await record_activity(conn, conversation_id, outgoing.unread_for, now)
-    result = SendResultRecord(
-        conversation_id=conversation_id,
-        server_timestamp=now,
-        delivered_device_count=outgoing.reported_count,
-        duplicate=False,
-    )
-    return Sent(result, records)
+        sent.append(Sent(result, mine))
+    return sent
+
+
+async def _conversation_of(
+    conn: AsyncConnection, outgoing: Outgoing, now: datetime
+) -> tuple[int, int | None]:
+    """The message's conversation and its timer; the pair's DIRECT conversation is
+    created with its first message."""
+    if outgoing.conversation_id is not None:
+        return outgoing.conversation_id, outgoing.disappearing_seconds
+    assert outgoing.direct_with is not None
+    sender = outgoing.sender
+    async with AsyncSession(bind=conn) as session:
+        return await direct_conversation(
+            session, sender.platform, sender.user_id, outgoing.direct_with, now
+        )
+
+
+async def _insert_messages(
+    conn: AsyncConnection,
+    messages: Sequence[tuple[Outgoing, datetime]],
+    conversations: Sequence[tuple[int, int | None]],
+) -> list[int]:
+    rows = [
+        {
+            "platform": outgoing.sender.platform,
+            "sender_id": outgoing.sender.user_id,
+            "sender_device_id": outgoing.sender.device_id,
+            "client_message_id": outgoing.client_message_id,
+            "conversation_id": conversation_id,
+            "sent_at": now,
+            "delivered_device_count": outgoing.reported_count,
+        }
+        for (outgoing, now), (conversation_id, _) in zip(messages, conversations, strict=True)
+    ]
+    # One row as a single execution (see queue.enqueue_rows); RETURNING matched by the
+    # unique (sender, client id), not by parameter order.
+    result = await conn.execute(INSERT_MESSAGE, rows[0] if len(rows) == 1 else rows)
+    ids = {(sender, client_id): id_ for id_, sender, client_id in result.all()}
+    return [ids[(row["sender_id"], row["client_message_id"])] for row in rows]
 
 
 def _expiry(now: datetime, *seconds: int | None) -> datetime | None:

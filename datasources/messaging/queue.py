@@ -174,27 +174,49 @@ async def enqueue(
     if not envelopes:
         return []
     conn = await connection_of(unit)
-    devices = [(e.recipient_id, e.recipient_device_id) for e in envelopes]
+    return await enqueue_rows(
+        conn,
+        [
+            envelope_row(sender, envelope, now, conversation_id, message_id, expires_at)
+            for envelope in envelopes
+        ],
+    )
+
+
+def envelope_row(
+    sender: Sender,
+    envelope: OutgoingEnvelope,
+    now: datetime,
+    conversation_id: int | None,
+    message_id: int | None,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    """An envelope's row for `enqueue_rows`, its sequence still to take."""
+    return {
+        "platform": sender.platform,
+        "recipient_id": envelope.recipient_id,
+        "recipient_device_id": envelope.recipient_device_id,
+        "sequence": 0,
+        "type": envelope.type,
+        "sender_id": sender.user_id,
+        "sender_device_id": sender.device_id,
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "content": envelope.content,
+        "server_timestamp": now,
+        "expires_at": expires_at,
+    }
+
+
+async def enqueue_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[EnvelopeRecord]:
+    """Store `envelope_row`s, of one message or of many senders' messages: each device's
+    envelopes take consecutive sequences, in the order of `rows`."""
+    if not rows:
+        return []
+    devices = [(row["recipient_id"], row["recipient_device_id"]) for row in rows]
     next_sequence = await _take_sequences(conn, devices)
-    rows: list[dict[str, Any]] = []
-    for envelope in envelopes:
-        device = (envelope.recipient_id, envelope.recipient_device_id)
-        rows.append(
-            {
-                "platform": sender.platform,
-                "recipient_id": envelope.recipient_id,
-                "recipient_device_id": envelope.recipient_device_id,
-                "sequence": next_sequence[device],
-                "type": envelope.type,
-                "sender_id": sender.user_id,
-                "sender_device_id": sender.device_id,
-                "conversation_id": conversation_id,
-                "message_id": message_id,
-                "content": envelope.content,
-                "server_timestamp": now,
-                "expires_at": expires_at,
-            }
-        )
+    for row, device in zip(rows, devices, strict=True):
+        row["sequence"] = next_sequence[device]
         next_sequence[device] += 1
     # RETURNING matched by the unique (recipient, device, sequence) rather than by
     # parameter order: SQLAlchemy keeps this one multi-row INSERT per 1,000 rows on
