@@ -40,13 +40,19 @@ class GroupCommit(Generic[R, T]):
         self.batches = 0  # batches written (for tests and benchmarks)
 
     async def submit(self, request: R) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         self._waiting.append((request, future))
+        # A writer of a loop that was closed mid-batch never finishes: not counted.
+        self._running = {t for t in self._running if t.get_loop() is loop and not t.done()}
         if len(self._running) < self.writers:
             task = asyncio.create_task(self._drain())
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            task.add_done_callback(self._finished)
         return await future
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
 
     async def _drain(self) -> None:
         while self._waiting:

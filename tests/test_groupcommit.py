@@ -104,3 +104,26 @@ async def test_a_request_given_up_before_its_batch_is_not_written() -> None:
     with pytest.raises(asyncio.CancelledError):
         await abandoned
     assert recorder.batches == [[1], [3]]
+
+
+def test_a_writer_busy_in_another_event_loop_does_not_block_this_one() -> None:
+    """A store outlives an event loop stopped mid-batch (a test's, a worker's): its
+    stuck writer must not count against another loop's."""
+    recorder = Recorder()
+    group = GroupCommit(recorder.write, writers=1)
+    first_loop = asyncio.new_event_loop()
+    hold = asyncio.Event()
+    recorder.hold = hold
+    stuck = first_loop.create_task(group.submit(1))
+    first_loop.run_until_complete(asyncio.sleep(0.01))  # its writer waits on `hold`
+    assert recorder.batches == [[1]] and not stuck.done()
+    recorder.hold = None
+
+    async def elsewhere() -> int:
+        async with asyncio.timeout(5):
+            return await group.submit(2)
+
+    assert asyncio.run(elsewhere()) == 4
+    hold.set()
+    assert first_loop.run_until_complete(stuck) == 2
+    first_loop.close()
