@@ -11,8 +11,9 @@ as before (no timer, no added wait).
 or the exception that request raises (one request's bad input fails that request
 only). An exception out of `write` itself fails every request of the batch.
 
-At most `writers` batches are written at the same time: while one commits, the
-next one can read. A request whose caller gave up (its task was cancelled) before
+At most `writers` batches are written at the same time. One (the default) made
+the bigger batches and the least CPU per message in bench/messaging.py (against
+two: 456 and 385 against 405 and 368 messages/s, alternating runs). A request whose caller gave up (its task was cancelled) before
 its batch was taken is dropped; once taken, it is written all the same, as a
 single write would be once started.
 """
@@ -31,7 +32,7 @@ Write: TypeAlias = Callable[[Sequence[R]], Awaitable[Sequence[Outcome[T]]]]
 
 
 class GroupCommit(Generic[R, T]):
-    def __init__(self, write: Write[R, T], max_batch: int = 64, writers: int = 2) -> None:
+    def __init__(self, write: Write[R, T], max_batch: int = 64, writers: int = 1) -> None:
         self._write = write
         self.max_batch = max_batch
         self.writers = writers
