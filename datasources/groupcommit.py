@@ -13,9 +13,11 @@ only). An exception out of `write` itself fails every request of the batch.
 
 At most `writers` batches are written at the same time. One (the default) made
 the bigger batches and the least CPU per message in bench/messaging.py (against
-two: 456 and 385 against 405 and 368 messages/s, alternating runs). A request whose caller gave up (its task was cancelled) before
-its batch was taken is dropped; once taken, it is written all the same, as a
-single write would be once started.
+two: 456 and 385 against 405 and 368 messages/s, alternating runs).
+
+A request whose caller gave up (its task was cancelled) before its batch was
+taken is dropped; once taken, it is written all the same, as a single write
+would be once started.
 """
 
 from __future__ import annotations

@@ -472,9 +472,12 @@ async def _write(
     resend fails on the unique client id at the message insert (before anything is
     queued) and is answered by `send`.
 
-    Locks are taken in one order by every send (conversation created, message,
-    devices, conversations, members), devices and members each in key order, so
-    concurrent batches wait for each other instead of deadlocking."""
+    Every send takes its locks in one order (a created conversation, the messages,
+    the devices in key order (queue._take_sequences), the conversations, their
+    members). The conversations' and members' rows are updated by one statement
+    each, whose plan may lock them in another order in another process's batch: a
+    deadlock between two batches is resolved by the database, and `_send_batch`
+    writes the losing batch's sends one by one."""
     if not messages:
         return []
     conversations = [await _conversation_of(conn, outgoing, now) for outgoing, now in messages]
