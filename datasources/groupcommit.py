@@ -40,7 +40,6 @@ class GroupCommit(Generic[R, T]):
         self.writers = writers
         self._waiting: list[tuple[R, asyncio.Future[T]]] = []
         self._running: set[asyncio.Task[None]] = set()
-        self.batches = 0  # batches written (for tests and benchmarks)
 
     async def submit(self, request: R) -> T:
         loop = asyncio.get_running_loop()
@@ -69,7 +68,6 @@ class GroupCommit(Generic[R, T]):
                 await self._write_batch(batch)
 
     async def _write_batch(self, batch: list[tuple[R, asyncio.Future[T]]]) -> None:
-        self.batches += 1
         try:
             outcomes = await self._write([request for request, _ in batch])
         except Exception as error:
