@@ -665,10 +665,11 @@ async def test_a_message_costs_a_fixed_number_of_statements(
 
 
 async def test_concurrent_sends_share_transactions_and_each_gets_its_own_answer(
-    app: Any, gql: GraphQLClient
+    app: Any, gql: GraphQLClient, sql_counter: list[str]
 ) -> None:
     """Group commit (datasources/groupcommit.py): sends arriving while others commit
-    are written together, yet each is checked and answered on its own."""
+    are written together, with one read for all their rules, yet each is checked
+    and answered on its own."""
     accounts = await create_users(app, [f"s{i}" for i in range(8)] + [f"r{i}" for i in range(8)])
     senders, receivers = accounts[:8], accounts[8:]
     for account in accounts:
@@ -684,6 +685,7 @@ async def test_concurrent_sends_share_transactions_and_each_gets_its_own_answer(
 
     engine = app.state.runtime.stores.db.engine.sync_engine
     event.listen(engine, "commit", committed)
+    sql_counter.clear()
     try:
         results = await asyncio.gather(
             *(
@@ -702,6 +704,8 @@ async def test_concurrent_sends_share_transactions_and_each_gets_its_own_answer(
     assert results[7].ok()["sendMessage"]["duplicate"] is False  # looks delivered
     assert results[8].ok()["sendMessage"]["duplicate"] is True
     assert len(commits) < 8, "the 8 messages written should have shared transactions"
+    addressing_reads = [s for s in sql_counter if "'sent'" in s]
+    assert len(addressing_reads) == len(commits), "one read per transaction, for all its sends"
     assert await stored(app) == (envelopes_before + 6, messages_before + 7, conversations)
     for i in range(6):
         queue = (await pending(gql, receivers[i], 1))["edges"]

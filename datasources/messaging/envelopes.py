@@ -4,14 +4,14 @@
 parameters, Core on the tables: building a statement per call, and a
 connection per read, were a good part of a send's CPU):
 
-1. the caller's rules (resolvers/messaging/relay.py), on `SendReads.addressing`:
-   one statement for everything the addressing rules ask (the devices of the
-   sender and the recipients, which recipients exist, which of them block the
-   sender, the pair's DIRECT conversation and its timer) and for the message
-   with this client id, if any: a resend is answered with what the first send
-   answered before any rule is applied, and nothing is queued (a rule that fails
-   before that read, on the request alone, looks for the resend first, so a
-   resend is still answered before anything is checked); an error rolls back;
+1. the caller's rules (resolvers/messaging/relay.py, `Addressed`) on one read
+   (`_addressings`) of everything they ask (the devices of the sender and the
+   recipients, which recipients exist, which of them block the sender, the
+   pair's DIRECT conversation and its timer) and of the message with this
+   client id, if any: a resend is answered with what the first send answered
+   before any rule is applied (one that failed on the request alone included),
+   and nothing is queued; a batch of sends (`GroupCommit`) reads all of this in
+   the one statement too;
 2. the message row (whose unique `(sender_id, client_message_id)` turns a
    concurrent resend into a no-op: the loser's insert fails and it reads the
    winner's row), the DIRECT conversation on first message, the envelopes
@@ -30,7 +30,7 @@ Reads of a queue skip envelopes past their `expires_at` even before the sweeper
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -38,6 +38,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    String,
     Table,
     bindparam,
     delete,
@@ -56,12 +57,9 @@ from datasources.groupcommit import GroupCommit
 from datasources.messaging.conversations import direct_conversation, record_activities
 from datasources.messaging.members import device_ids
 from datasources.messaging.queue import (
-    FEW,
     EnvelopeRecord,
     OutgoingEnvelope,
     Sender,
-    bound_list,
-    bound_values,
     enqueue_rows,
     envelope_row,
 )
@@ -72,9 +70,9 @@ from datasources.messaging.tables import (
     MessageRow,
     MessagingDeviceRow,
 )
+from datasources.posts.sqlutil import among
 from datasources.sql import Database
-from datasources.users.graph import blockers_among
-from datasources.users.tables import UserRow
+from datasources.users.tables import BlockRow, UserRow
 
 E = EnvelopeRow
 MESSAGES = MessageRow.__table__.c
@@ -90,53 +88,66 @@ INSERT_MESSAGE = insert(cast(Table, MessageRow.__table__)).returning(
 )
 
 
-@functools.lru_cache(maxsize=FEW)
-def _addressing_statement(recipients: int) -> CompoundSelect[Any]:
-    """For `recipients` bound as recipient_i (queue.FEW), (a, b, c, kind, at) rows:
-    (conversation id, delivered device count, NULL, "sent", sent at) for the message
-    with this client id (first: its `at` column types the union's), (user, device,
-    registration id, "device"), (id, 0, 0, "user"), (id, 0, 0, "blocker"),
-    (conversation id, timer, NULL, "direct")."""
+@functools.lru_cache(maxsize=2)
+def _addressing_statement(dialect: str) -> CompoundSelect[Any]:
+    """What the rules of a batch of sends read, as (kind, a, b, c, t, p, at) rows:
+    ("sent", sender, conversation id, delivered device count, client id, platform,
+    sent at) for the messages of these senders with these client ids (first: its
+    columns type the union's), ("device", user, device, registration id),
+    ("user", id, …, platform), ("blocker", blocker, blocked), ("direct",
+    conversation id, timer, …, direct key, platform). Each list is matched as a
+    whole (`among`: one array parameter on PostgreSQL, so the SQL is the same for
+    every batch), which reads a little more than the pairs asked for; `_addressings`
+    keeps what each send asked."""
     devices = MessagingDeviceRow.__table__.c
     users = UserRow.__table__.c
+    blocks = BlockRow.__table__.c
     conversations = ConversationRow.__table__.c
     zero: ColumnElement[int] = literal_column("0")
-    recipient_ids = bound_list("recipient", recipients)
+
+    def kind(name: str) -> ColumnElement[str]:
+        return literal_column(f"'{name}'")
+
+    def ids(column: Any, name: str) -> ColumnElement[bool]:
+        return among(column, name, dialect)
+
+    def texts(column: Any, name: str) -> ColumnElement[bool]:
+        return among(column, name, dialect, String())
+
     return union_all(
         select(
-            MESSAGES.conversation_id.label("a"),
-            MESSAGES.delivered_device_count.label("b"),
-            null().label("c"),
-            literal_column("'sent'").label("kind"),
+            kind("sent").label("kind"),
+            MESSAGES.sender_id.label("a"),
+            MESSAGES.conversation_id.label("b"),
+            MESSAGES.delivered_device_count.label("c"),
+            MESSAGES.client_message_id.label("t"),
+            MESSAGES.platform.label("p"),
             MESSAGES.sent_at.label("at"),
-        ).where(
-            MESSAGES.sender_id == bindparam("sender_id"),
-            MESSAGES.client_message_id == bindparam("client_message_id"),
-        ),
+        ).where(ids(MESSAGES.sender_id, "senders"), texts(MESSAGES.client_message_id, "clients")),
         select(
+            kind("device"),
             devices.user_id,
             devices.device_id,
             devices.registration_id,
-            literal_column("'device'"),
             null(),
-        ).where(devices.user_id.in_([bindparam("sender_id"), *recipient_ids])),
-        select(users.id, zero, zero, literal_column("'user'"), null()).where(
-            users.platform == bindparam("platform"),
-            users.id.in_(recipient_ids),
-        ),
-        blockers_among(bindparam("sender_id"), recipient_ids).add_columns(
-            zero, zero, literal_column("'blocker'"), null()
+            null(),
+            null(),
+        ).where(ids(devices.user_id, "users")),
+        select(kind("user"), users.id, zero, zero, null(), users.platform, null()).where(
+            ids(users.id, "recipients")
         ),
         select(
+            kind("blocker"), blocks.blocker_id, blocks.blocked_id, zero, null(), null(), null()
+        ).where(ids(blocks.blocked_id, "senders"), ids(blocks.blocker_id, "recipients")),
+        select(
+            kind("direct"),
             conversations.id,
             conversations.disappearing_after_seconds,
+            zero,
+            conversations.direct_key,
+            conversations.platform,
             null(),
-            literal_column("'direct'"),
-            null(),
-        ).where(
-            conversations.platform == bindparam("platform"),
-            conversations.direct_key == bindparam("direct_key"),
-        ),
+        ).where(texts(conversations.direct_key, "direct_keys")),
     )
 
 
@@ -189,64 +200,23 @@ class Sent:
     records: list[EnvelopeRecord]  # to announce after the commit (none for a duplicate)
 
 
-class _Resent(Exception):
-    """The send's reads found the message of its client id: answer it as a duplicate."""
+@dataclass(frozen=True)
+class Addressed:
+    """What a send's rules read (`recipients`' devices, which of them exist and block
+    the sender, the DIRECT conversation of `direct_key` when not None) and the
+    rules themselves: the message to queue, or the error the send fails with."""
 
-    def __init__(self, previous: SendResultRecord) -> None:
-        self.previous = previous
-
-
-class SendReads:
-    """What a send's rules read, in its transaction."""
-
-    def __init__(self, conn: AsyncConnection, sender: Sender, client_message_id: str) -> None:
-        self.conn = conn
-        self.sender = sender
-        self.client_message_id = client_message_id
-        self.resend_looked_up = False  # whether a read looked for the message already
-
-    async def addressing(self, recipients: Sequence[int], direct_key: str | None) -> Addressing:
-        """The devices of the sender and `recipients`, which recipients exist and which
-        block the sender, and the DIRECT conversation of `direct_key` (None: none).
-        Raises `_Resent` (`EnvelopeStore.send` answers it) when the message of this
-        client id exists: a resend is answered before any rule looks at these."""
-        sender_id = self.sender.user_id
-        users = [sender_id, *recipients]
-        params = {
-            **bound_values("recipient", recipients),
-            "platform": self.sender.platform,
-            "sender_id": sender_id,
-            "client_message_id": self.client_message_id,
-            "direct_key": direct_key,  # NULL matches no conversation
-        }
-        self.resend_looked_up = True
-        statement = _addressing_statement(len(recipients))
-        rows = (await self.conn.execute(statement, params)).all()
-        devices: dict[int, dict[int, int]] = {user_id: {} for user_id in users}
-        existing: set[int] = set()
-        blockers: set[int] = set()
-        direct = None
-        for a, b, c, kind, at in rows:
-            if kind == "device":
-                devices[a][b] = c
-            elif kind == "user":
-                existing.add(a)
-            elif kind == "blocker":
-                blockers.add(a)
-            elif kind == "direct":
-                direct = (int(a), b)
-            elif a is not None:  # "sent", committed (a conversation id is set then)
-                raise _Resent(_duplicate(a, at, b))
-        return Addressing(devices, existing, blockers, direct)
+    recipients: Sequence[int]
+    direct_key: str | None
+    rules: Callable[[Addressing], Outgoing]
 
 
 @dataclass(frozen=True)
 class SendRequest:
     sender: Sender
     client_message_id: str
-    checked: Callable[[SendReads], Awaitable[Outgoing]]
+    addressed: Addressed | Exception  # an error found before any read (a resend wins)
     now: datetime
-    resend_checked: bool
 
 
 class EnvelopeStore:
@@ -266,23 +236,15 @@ class EnvelopeStore:
         async with self.db.engine.connect() as conn:
             return await _sent_before(conn, sender_id, client_message_id)
 
-    async def send(
-        self,
-        sender: Sender,
-        client_message_id: str,
-        checked: Callable[[SendReads], Awaitable[Outgoing]],
-        now: datetime,
-        resend_checked: bool = False,
-    ) -> Sent:
-        """Queue the message `checked` makes of what it reads (see above); a resend,
-        concurrent ones included, is answered as a duplicate and queues nothing.
-        `resend_checked`: the caller already asked `sent_before` (a concurrent resend
-        meanwhile is still answered, by the addressing read or the unique key).
+    async def send(self, request: SendRequest) -> Sent:
+        """Queue the message the request's rules make of what its transaction reads
+        (see above); a resend, concurrent ones included, is answered as a duplicate
+        and queues nothing.
 
         Sends that arrive while others are being committed share the next
-        transaction (`GroupCommit`): each is checked on its own reads, and the
-        checked messages are written with one statement per table."""
-        request = SendRequest(sender, client_message_id, checked, now, resend_checked)
+        transaction (`GroupCommit`): their reads are one statement, each is checked
+        on its own, and the checked messages are written with one statement per
+        table."""
         return await self._sends.submit(request)
 
     async def _send_batch(self, requests: Sequence[SendRequest]) -> list[Sent | BaseException]:
@@ -303,28 +265,24 @@ class EnvelopeStore:
 
     async def _send_together(self, requests: Sequence[SendRequest]) -> list[Sent | BaseException]:
         """The batch in one transaction; a database error rolls all of it back."""
-        outcomes: list[Sent | BaseException | None] = []
-        checked: list[tuple[int, Outgoing, datetime]] = []
         # A Core connection, not an ORM session: a session's begin, commit and close
         # were a measurable part of a message's CPU, for nothing used here.
         async with self.db.engine.begin() as conn:
-            for index, request in enumerate(requests):
-                outcome = await _checked(conn, request)
-                if isinstance(outcome, Outgoing):
-                    checked.append((index, outcome, request.now))
-                    outcomes.append(None)
-                else:
-                    outcomes.append(outcome)
-            sent = await _write(conn, [(outgoing, now) for _, outgoing, now in checked])
-        for (index, _, _), one in zip(checked, sent, strict=True):
-            outcomes[index] = one
-        return [outcome for outcome in outcomes if outcome is not None]
+            found = await _addressings(conn, requests)
+            outcomes = [_checked(r, f) for r, f in zip(requests, found, strict=True)]
+            to_write = [
+                (o, r.now)
+                for r, o in zip(requests, outcomes, strict=True)
+                if isinstance(o, Outgoing)
+            ]
+            written = iter(await _write(conn, to_write))
+        return [next(written) if isinstance(o, Outgoing) else o for o in outcomes]
 
     async def _send_alone(self, request: SendRequest) -> Sent:
-        sender = request.sender
         try:
             async with self.db.engine.begin() as conn:
-                outcome = await _checked(conn, request)
+                (found,) = await _addressings(conn, [request])
+                outcome = _checked(request, found)
                 if isinstance(outcome, BaseException):
                     raise outcome
                 if isinstance(outcome, Sent):
@@ -332,7 +290,7 @@ class EnvelopeStore:
                 return (await _write(conn, [(outcome, request.now)]))[0]
         except IntegrityError:
             # A concurrent send with the same client id won the unique key.
-            previous = await self.sent_before(sender.user_id, request.client_message_id)
+            previous = await self.sent_before(request.sender.user_id, request.client_message_id)
             if previous is None:
                 raise
             return Sent(previous, [])
@@ -445,24 +403,71 @@ def _duplicate(conversation_id: int, sent_at: datetime, delivered: int) -> SendR
     )
 
 
-async def _checked(conn: AsyncConnection, request: SendRequest) -> Outgoing | Sent | Exception:
+async def _addressings(
+    conn: AsyncConnection, requests: Sequence[SendRequest]
+) -> list[Addressing | SendResultRecord | None]:
+    """Each request's `Addressing`; what its client id's first send answered, for a
+    resend (answered before any rule); None for a request that failed before its
+    reads. One statement for the whole batch."""
+    wanted = [r.addressed for r in requests if isinstance(r.addressed, Addressed)]
+    senders = {r.sender.user_id for r in requests}
+    recipients = {user_id for w in wanted for user_id in w.recipients}
+    params = {
+        "senders": sorted(senders),
+        "clients": sorted({r.client_message_id for r in requests}),
+        "users": sorted(senders | recipients),
+        "recipients": sorted(recipients),
+        "direct_keys": sorted({w.direct_key for w in wanted if w.direct_key is not None}),
+    }
+    statement = _addressing_statement(conn.dialect.name)
+    sent: dict[tuple[int, str], SendResultRecord] = {}
+    devices: dict[int, dict[int, int]] = {}
+    platform_of: dict[int, str] = {}
+    blocks: set[tuple[int, int]] = set()
+    directs: dict[tuple[str, str], tuple[int, int | None]] = {}
+    for kind, a, b, c, t, p, at in await conn.execute(statement, params):
+        if kind == "device":
+            devices.setdefault(a, {})[b] = c
+        elif kind == "user":
+            platform_of[a] = p
+        elif kind == "blocker":
+            blocks.add((a, b))
+        elif kind == "direct":
+            directs[(p, t)] = (int(a), b)
+        elif b is not None:  # "sent", committed (a conversation id is set then)
+            sent[(a, t)] = _duplicate(b, at, c)
+    found: list[Addressing | SendResultRecord | None] = []
+    for request in requests:
+        sender, asked = request.sender, request.addressed
+        previous = sent.get((sender.user_id, request.client_message_id))
+        if previous is not None or not isinstance(asked, Addressed):
+            found.append(previous)
+            continue
+        found.append(
+            Addressing(
+                devices={u: devices.get(u, {}) for u in (sender.user_id, *asked.recipients)},
+                existing={u for u in asked.recipients if platform_of.get(u) == sender.platform},
+                blockers={u for u in asked.recipients if (u, sender.user_id) in blocks},
+                direct=directs.get((sender.platform, asked.direct_key or "")),
+            )
+        )
+    return found
+
+
+def _checked(
+    request: SendRequest, found: Addressing | SendResultRecord | None
+) -> Outgoing | Sent | Exception:
     """The request's rules on its reads: the message to write, a resend's answer, or
-    the error the request fails with. A database error is raised (the transaction is
-    lost)."""
-    reads = SendReads(conn, request.sender, request.client_message_id)
+    the error the request fails with."""
+    if isinstance(found, SendResultRecord):
+        return Sent(found, [])
+    if not isinstance(request.addressed, Addressed):
+        return request.addressed
+    assert found is not None
     try:
-        return await request.checked(reads)
-    except _Resent as resent:
-        return Sent(resent.previous, [])
-    except SQLAlchemyError:
-        raise
+        return request.addressed.rules(found)
     except Exception as error:
-        # A rule failed on the request alone, before the reads: a resend is
-        # answered first all the same.
-        if request.resend_checked or reads.resend_looked_up:
-            return error
-        previous = await _sent_before(conn, request.sender.user_id, request.client_message_id)
-        return error if previous is None else Sent(previous, [])
+        return error
 
 
 async def _write(

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from datasources.sql import Database, UTCDateTime
 
@@ -103,8 +104,11 @@ def cursor_params(at: datetime, pk: int) -> dict[str, Any]:
     return {"after_at": at, "after_id": pk}
 
 
-def among(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
-    """`column` is one of the ids bound as `name` (a list).
+def among(
+    column: Any, name: str, dialect: str, item: TypeEngine[Any] | None = None
+) -> ColumnElement[bool]:
+    """`column` is one of the values bound as `name` (a list; ids unless `item`
+    says what else).
 
     On PostgreSQL one array parameter (`= ANY(:name)`, the plan of an IN list):
     the SQL is the same for every list length, so nothing is expanded per
@@ -112,7 +116,7 @@ def among(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
     expanding IN.
     """
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+        return column == any_(bindparam(name, type_=ARRAY(item or BigInteger())))
     return column.in_(bindparam(name, expanding=True))
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datasources.messaging.conversations import direct_key
-from datasources.messaging.envelopes import Outgoing, SendReads
+from datasources.messaging.envelopes import Addressed, Addressing, Outgoing, SendRequest
 from datasources.messaging.queue import EnvelopeRecord, OutgoingEnvelope, Sender, announce
 from datasources.messaging.records import SendResultRecord
 from resolvers.context import Context
@@ -92,31 +92,39 @@ async def send_message(context: Context, given: SendInput) -> SendResultRecord:
         _addressed(given.envelopes)  # its errors come before the conversation's
         named = await _named_target(context, given.conversation_id)
     sender = Sender(context.platform, viewer.user_id, given.sender_device_id)
-
-    async def checked(reads: SendReads) -> Outgoing:
-        return await _checked(reads, sender, given, named)
-
-    sent = await store.send(
-        sender,
-        given.client_message_id,
-        checked,
-        policy.now(context),
-        resend_checked=named is not None,
-    )
+    try:
+        addressed: Addressed | Exception = _addressing(sender, given, named)
+    except ApiError as error:  # still answered as a duplicate if it is a resend
+        addressed = error
+    request = SendRequest(sender, given.client_message_id, addressed, policy.now(context))
+    sent = await store.send(request)
     await _announce(context, sent.records)
     return sent.result
 
 
-async def _checked(
-    reads: SendReads, sender: Sender, given: SendInput, named: Target | None
-) -> Outgoing:
-    """The addressing rules, on what the send's transaction read: the message to queue."""
+def _addressing(sender: Sender, given: SendInput, named: Target | None) -> Addressed:
+    """What the send's transaction must read, and the rules it checks on it."""
     addressed = _addressed(given.envelopes)
     target = named or _direct_target(sender.user_id, addressed)
+    direct = direct_key(sender.user_id, target.recipients[0]) if named is None else None
+
+    def rules(found: Addressing) -> Outgoing:
+        return _checked(found, sender, given, target, addressed, named is None)
+
+    return Addressed(target.recipients, direct, rules)
+
+
+def _checked(
+    found: Addressing,
+    sender: Sender,
+    given: SendInput,
+    target: Target,
+    addressed: dict[Device, AddressedEnvelope],
+    direct: bool,
+) -> Outgoing:
+    """The addressing rules, on what the send's transaction read: the message to queue."""
     recipients = target.recipients
-    direct = direct_key(sender.user_id, recipients[0]) if named is None else None
-    found = await reads.addressing(recipients, direct)
-    if named is None and recipients[0] not in found.existing:
+    if direct and recipients[0] not in found.existing:
         raise NotFound("user")
     devices = found.devices
     if sender.device_id not in devices[sender.user_id]:
@@ -129,7 +137,7 @@ async def _checked(
         client_message_id=given.client_message_id,
         conversation_id=conversation[0] if conversation else None,
         disappearing_seconds=conversation[1] if conversation else None,
-        direct_with=recipients[0] if named is None else None,
+        direct_with=recipients[0] if direct else None,
         envelopes=[  # a recipient who blocked the sender gets nothing, silently
             OutgoingEnvelope(user_id, device_id, e.type, e.content)
             for (user_id, device_id), e in addressed.items()
