@@ -95,11 +95,11 @@ def serve(port: int) -> None:
         import cProfile
 
         profiler = cProfile.Profile()
-        # uvicorn re-raises SIGTERM after its shutdown: the driver asks for the dump first.
+        # The driver starts it as the measured phase starts (SIGUSR2: setup is not
+        # profiled) and asks for the dump before its SIGTERM (SIGUSR1: uvicorn
+        # re-raises SIGTERM after its shutdown).
+        signal.signal(signal.SIGUSR2, lambda *_: profiler.enable())
         signal.signal(signal.SIGUSR1, lambda *_: profiler.dump_stats(profile))
-        profiler.enable()
-        serving.run(app, host="127.0.0.1", port=port, backlog=8192)
-        return
     serving.run(app, host="127.0.0.1", port=port, backlog=8192)
 
 
@@ -456,6 +456,8 @@ async def run_relay(
     split = shares(order, clients)
     jobs = [{"over": over, "pairs": [jobs_by_pair[i] for i in s]} for s in split]
     workers = await start_workers("relay-worker", port, jobs, tmp)
+    if os.environ.get("BENCH_PROFILE"):
+        os.kill(server_pid, signal.SIGUSR2)
     cpu_before = cpu_seconds(server_pid)
     results = await go_and_collect(workers)
     server_cpu = cpu_seconds(server_pid) - cpu_before

@@ -9,9 +9,13 @@ exception-handler check). These changes take away what a field does not need:
 
 - `LeanExecutor` reads a plain attribute of leaf type (a strawberry field with no
   resolver and no extensions, returning a scalar or an enum, called without
-  arguments) straight from its object and coerces it. Any value that would be
-  an error (null in a non-null field, a coercion that fails) goes the standard
-  way instead, so errors, their paths and their messages are graphql-core's own.
+  arguments) straight from its object and coerces it; a getter of leaf type (a
+  plain function of `self` alone that `call_resolvers_directly` calls directly,
+  as `def id(self) -> ID`) is called the same way. Any outcome that would be an
+  error (null in a non-null field, a coercion that fails, a getter that raises)
+  goes the standard way instead, so errors, their paths and their messages are
+  graphql-core's own (a getter is then called again: a function of its object
+  alone gives the same outcome twice).
   It steps aside while a schema extension hooks every resolver (graphql-core
   middleware), which then sees every field as before.
 - `LeanExecutor.complete_value` tests the commonest output types first.
@@ -64,6 +68,19 @@ class _PlainLeaf(NamedTuple):
     attribute: str
     leaf_type: GraphQLLeafType
     non_null: bool
+    getter: Callable[[Any], Any] | None = None  # called on the object instead of the read
+
+
+class _Getter:
+    """A direct resolver that calls a function of the object alone (`def f(self)`)."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[Any], Any]) -> None:
+        self.function = function
+
+    def __call__(self, source: Any, info: GraphQLResolveInfo) -> Any:
+        return self.function(source)
 
 
 _PLAIN_LEAVES: WeakKeyDictionary[GraphQLObjectType, dict[str, _PlainLeaf]] = WeakKeyDictionary()
@@ -81,6 +98,11 @@ def _plain_leaves(parent_type: GraphQLObjectType) -> dict[str, _PlainLeaf]:
         found = {}
         for name, field in parent_type.fields.items():
             definition = _definition(field)
+            leaf_type = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+            if isinstance(field.resolve, _Getter) and is_leaf_type(leaf_type):
+                getter = field.resolve.function
+                found[name] = _PlainLeaf("", leaf_type, leaf_type is not field.type, getter)
+                continue
             if (
                 definition is None
                 or field.args
@@ -222,7 +244,13 @@ class LeanExecutor(StrawberryGraphQLCoreExecutionContext):
 def _read_leaf(leaf: _PlainLeaf, source: Any) -> Any:
     """The completed value of a plain leaf field, or Undefined when it would be an
     error: the standard way then raises it with its path and message."""
-    value = getattr(source, leaf.attribute, Undefined)
+    if leaf.getter is not None:
+        try:
+            value = leaf.getter(source)
+        except Exception:  # noqa: BLE001 - the standard way raises it properly
+            return Undefined
+    else:
+        value = getattr(source, leaf.attribute, Undefined)
     if value is None:
         return Undefined if leaf.non_null else None
     if value is Undefined:
@@ -248,6 +276,10 @@ def _direct_resolver(
         for parameter in (resolver.parent_parameter, resolver.root_parameter)
         if parameter is not None
     ]
+
+    if takes_self and not renamed and not source_names and info_name is None:
+        if not resolver.is_async and len(resolver.signature.parameters) == 1:
+            return _Getter(function)  # `def field(self)`: LeanExecutor may call it in its loop
 
     if takes_self and not renamed and not source_names and _info_second(resolver):
         # the commonest shape, `def field(self, info)`, without building keyword arguments

@@ -68,6 +68,18 @@ class Thing:
     def broken(self) -> int | None:
         raise ValueError("broken on purpose")
 
+    @strawberry.field
+    def doubled(self) -> int:  # a getter: "three" doubled cannot be coerced to an Int
+        return self.count * 2
+
+    @strawberry.field
+    def label(self) -> str:  # a getter: null for a null `required`, a non-null error
+        return self.required
+
+    @strawberry.field
+    def when(self) -> datetime | None:
+        return self.at
+
     @strawberry.field(extensions=[Shout()])
     def shouted(self) -> str:
         return self.required
@@ -140,7 +152,7 @@ query($plus: Int, $skipName: Boolean!) {
     mustTwin { count } errorValue { count }
   }
 }
-fragment More on Thing { flag broken }
+fragment More on Thing { flag broken doubled label when }
 """
 
 
@@ -173,6 +185,7 @@ async def test_lean_execution_gives_strawberrys_results_and_errors(skip_name: bo
     assert ("things", 2, "required") in paths and ("things", 3, "count") in paths
     assert ("things", 4, "ratio") in paths and ("things", 5, "mood") in paths
     assert ("things", 0, "broken") in paths and ("things", 1, "errorValue") in paths
+    assert first["doubled"] == 2 and first["label"] == "here" and first["when"] == first["at"]
     assert ("things", 6, "mustTwin") in paths and first["mustTwin"] == {"count": 101}
 
 
@@ -231,6 +244,38 @@ async def test_plain_leaves_are_read_without_a_resolve_info() -> None:
     # `count` is a plain leaf again. graphql-core's usual way builds one per field.
     assert BUILT.count("lean") == 1 + 2 * 2
     assert BUILT.count("standard") == 1 + 2 * 8
+
+
+async def test_getters_are_called_without_a_resolve_info() -> None:
+    query = "{ goodThings { doubled label when broken } }"
+    results = []
+    for executor in (CountingLean, CountingStandard):
+        BUILT.clear()
+        built = strawberry.Schema(Query, config=SCALARS, execution_context_class=executor)
+        if executor is CountingLean:
+            assert call_resolvers_directly(built) > 0
+        results.append(outcome(await built.execute(query)))
+        # `goodThings`, then only `broken`, which raises, goes the standard way per item
+        # (a getter's error is graphql-core's own); the standard way builds one per field
+        assert BUILT.count(BUILT[0]) == (1 + 2 * 1 if executor is CountingLean else 1 + 2 * 4)
+    assert results[0] == results[1]
+    assert results[0][0]["goodThings"][0] == {
+        "doubled": 2,
+        "label": "here",
+        "when": "2026-01-02T03:04:05+00:00",
+        "broken": None,
+    }
+
+
+@pytest.mark.parametrize("field", ["doubled", "label"])
+async def test_a_getters_bad_value_is_graphql_cores_error(field: str) -> None:
+    query = f"{{ things {{ {field} }} }}"
+    lean = outcome(await schema(True).execute(query))
+    assert lean == outcome(await schema(False).execute(query))
+    data, errors = lean
+    bad = 3 if field == "doubled" else 2  # "three" doubled is no Int; a null `required`
+    assert data["things"][bad] is None
+    assert ("things", bad, field) in {tuple(path) for _, path, _ in errors}
 
 
 async def test_resolvers_are_called_without_strawberrys_chain(
