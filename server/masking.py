@@ -109,6 +109,14 @@ def _log_internal(error: GraphQLError, origin: Origin) -> None:
 class MaskInternalErrors(MaskErrors):
     """strawberry's MaskErrors plumbing (results and streams), our rule of what to mask."""
 
+    def _process_result(self, result: object) -> None:
+        """strawberry's, with its test of a runtime-checkable Protocol (`errors`
+        present) made an attribute read: that isinstance cost about 10 µs of every
+        operation, errors or not."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         context = self.execution_context
         request = context.context
