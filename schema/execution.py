@@ -97,12 +97,14 @@ def _plain_leaves(parent_type: GraphQLObjectType) -> dict[str, _PlainLeaf]:
     if found is None:
         found = {}
         for name, field in parent_type.fields.items():
-            definition = _definition(field)
-            leaf_type = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-            if isinstance(field.resolve, _Getter) and is_leaf_type(leaf_type):
-                getter = field.resolve.function
-                found[name] = _PlainLeaf("", leaf_type, leaf_type is not field.type, getter)
+            non_null = isinstance(field.type, GraphQLNonNull)
+            leaf = field.type.of_type if non_null else field.type
+            if not is_leaf_type(leaf):
                 continue
+            if isinstance(field.resolve, _Getter):
+                found[name] = _PlainLeaf("", leaf, non_null, field.resolve.function)
+                continue
+            definition = _definition(field)
             if (
                 definition is None
                 or field.args
@@ -111,10 +113,7 @@ def _plain_leaves(parent_type: GraphQLObjectType) -> dict[str, _PlainLeaf]:
                 or definition.default_resolver is not getattr
             ):
                 continue
-            non_null = isinstance(field.type, GraphQLNonNull)
-            leaf = field.type.of_type if non_null else field.type
-            if is_leaf_type(leaf):
-                found[name] = _PlainLeaf(definition.python_name, leaf, non_null)
+            found[name] = _PlainLeaf(definition.python_name, leaf, non_null)
         _PLAIN_LEAVES[parent_type] = found
     return found
 
@@ -277,9 +276,8 @@ def _direct_resolver(
         if parameter is not None
     ]
 
-    if takes_self and not renamed and not source_names and info_name is None:
-        if not resolver.is_async and len(resolver.signature.parameters) == 1:
-            return _Getter(function)  # `def field(self)`: LeanExecutor may call it in its loop
+    if takes_self and not resolver.is_async and len(resolver.signature.parameters) == 1:
+        return _Getter(function)  # `def field(self)`: LeanExecutor may call it in its loop
 
     if takes_self and not renamed and not source_names and _info_second(resolver):
         # the commonest shape, `def field(self, info)`, without building keyword arguments

@@ -809,16 +809,6 @@ def _blocked_either_way(user_id: int) -> Any:
     )
 
 
-def blockers_among(user_id: Any, others: Any) -> Select[tuple[int]]:
-    """Which of `others` block `user_id` (their `blocked_by`), one read of the
-    (blocked_id, blocker_id) index instead of every relationship. Values or bind
-    parameters (an expanding one for `others`), so a caller can build it once."""
-    blocks = BlockRow.__table__.c
-    return select(blocks.blocker_id).where(
-        blocks.blocked_id == user_id, blocks.blocker_id.in_(others)
-    )
-
-
 @functools.cache
 def _relationship_statement() -> Any:
     """(kind, target) for every relation row between the viewer and the targets, bound
