@@ -13,8 +13,12 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
+from datasources.messaging.conversations import direct_key
+from datasources.messaging.envelopes import Addressed, Addressing, Outgoing, SendRequest
+from datasources.messaging.queue import OutgoingEnvelope, Sender
 from datasources.messaging.tables import (
     ConversationRow,
     EnvelopeRow,
@@ -713,3 +717,54 @@ async def test_concurrent_sends_share_transactions_and_each_gets_its_own_answer(
         assert base64.b64decode(queue[1]["node"]["content"]) == f"to {i}".encode()
     assert (await pending(gql, receivers[6], 1))["totalCount"] == 1
     assert (await pending(gql, receivers[7], 1))["totalCount"] == 1  # the one before the block
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_on_postgresql_a_batch_of_sends_runs_the_same_sql_whatever_its_size(
+    app: Any, gql: GraphQLClient, sql_counter: list[str]
+) -> None:
+    """Lists of devices, envelopes, messages and members are bound as arrays
+    (sqlutil.unnested), so a batch of 5 sends runs the very statements a batch of 2
+    runs: nothing rendered again per batch, each prepared once by the driver."""
+    accounts = await create_users(app, [f"s{i}" for i in range(5)] + [f"r{i}" for i in range(5)])
+    senders, receivers = accounts[:5], accounts[5:]
+    for account in accounts:
+        await add_devices(app, account, 1)
+    for sender, receiver in zip(senders, receivers, strict=True):  # the conversations
+        (await send(gql, sender, [envelope(receiver, 1)], "first")).ok()
+    store = app.state.runtime.stores.envelopes
+
+    async def batch(client_id: str, size: int) -> list[str]:
+        sql_counter.clear()
+        sent = await asyncio.gather(  # submitted together: one batch of `size`
+            *(store.send(direct_request(senders[i], receivers[i], client_id)) for i in range(size))
+        )
+        assert all(not s.result.duplicate and len(s.records) == 1 for s in sent)
+        return list(sql_counter)
+
+    two, five = await batch("second", 2), await batch("third", 5)
+    assert five == two
+    assert len([s for s in five if s.startswith("INSERT")]) == 2  # messages, envelopes
+
+
+def direct_request(sender: Account, receiver: Account, client_id: str) -> SendRequest:
+    """What sendMessage asks of the store for one envelope to the receiver's device 1."""
+    me = Sender(sender.platform, pk(sender.id), 1)
+    to = pk(receiver.id)
+
+    def rules(found: Addressing) -> Outgoing:
+        assert found.direct is not None  # the conversation exists
+        return Outgoing(
+            sender=me,
+            client_message_id=client_id,
+            conversation_id=found.direct[0],
+            disappearing_seconds=found.direct[1],
+            direct_with=None,
+            envelopes=[OutgoingEnvelope(to, 1, "CIPHERTEXT", client_id.encode())],
+            unread_for=[to],
+            reported_count=1,
+            expires_in_seconds=None,
+        )
+
+    direct = direct_key(me.user_id, to)
+    return SendRequest(me, client_id, Addressed([to], direct, rules), datetime.now(UTC))

@@ -15,7 +15,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, Update, and_, bindparam, exists, func, select, tuple_, update
+from sqlalchemy import (
+    Integer,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    column,
+    exists,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from datasources.messaging.queue import FEW, bound_list, bound_values, connection_of
@@ -26,7 +38,7 @@ from datasources.messaging.records import (
     member_record,
 )
 from datasources.messaging.tables import ConversationMemberRow, ConversationRow, MessageRow
-from datasources.posts.sqlutil import insert_ignore, older_than
+from datasources.posts.sqlutil import among, insert_ignore, older_than, unnested, unnested_params
 from datasources.sql import Database
 from datasources.users.tables import BlockRow
 
@@ -266,23 +278,45 @@ MORE_UNREAD = (
     )
     .values(unread_count=_MEMBERS.unread_count + bindparam("count"))
 )
+# PostgreSQL's: one SQL text for any number of conversations and members (arrays).
+MOVE_UP_MANY_PG = (
+    update(cast(Table, ConversationRow.__table__))
+    .where(
+        among(_CONVERSATIONS.id, "conversations", "postgresql"),
+        _CONVERSATIONS.last_activity_at < bindparam("now"),
+    )
+    .values(last_activity_at=bindparam("now"))
+)
+_UNREAD_COLUMNS = ("conversation_id", "user_id", "count")
+_MORE = unnested("members", _MEMBERS.conversation_id, _MEMBERS.user_id, column("count", Integer()))
+MORE_UNREAD_PG = (
+    update(cast(Table, ConversationMemberRow.__table__))
+    .where(_MEMBERS.conversation_id == _MORE.c.conversation_id, _MEMBERS.user_id == _MORE.c.user_id)
+    .values(unread_count=_MEMBERS.unread_count + _MORE.c.count)
+)
 
 
 async def record_activities(
     conn: AsyncConnection, activity: Sequence[tuple[int, Sequence[int]]], now: datetime
 ) -> None:
     """`record_activity` for several messages, (conversation id, unread_for) each, at
-    `now`: one statement for the conversations and one per number of messages a member
-    got, whatever the number of conversations (one conversation: `record_activity`'s)."""
+    `now`: one statement for the conversations and, for the members, one on PostgreSQL
+    (arrays) or one per number of messages a member got elsewhere, whatever the
+    number of conversations (one conversation: `record_activity`'s)."""
     conversations = sorted({conversation_id for conversation_id, _ in activity})
     if len(conversations) == 1:
         unread = Counter(user_id for _, users in activity for user_id in users)
         if set(unread.values()) <= {1}:
             await record_activity(conn, conversations[0], list(unread), now)
             return
+    members = Counter((c, user_id) for c, users in activity for user_id in users)
+    if conn.dialect.name == "postgresql":
+        await conn.execute(MOVE_UP_MANY_PG, {"conversations": conversations, "now": now})
+        counts = [(*member, count) for member, count in sorted(members.items())]
+        await conn.execute(MORE_UNREAD_PG, unnested_params("members", _UNREAD_COLUMNS, counts))
+        return
     await conn.execute(MOVE_UP_MANY, {"conversations": conversations, "now": now})
     by_count: dict[int, list[tuple[int, int]]] = {}
-    members = Counter((c, user_id) for c, users in activity for user_id in users)
     for member, count in sorted(members.items()):
         by_count.setdefault(count, []).append(member)
     for count, group in sorted(by_count.items()):

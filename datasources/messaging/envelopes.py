@@ -43,7 +43,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     literal_column,
     null,
     or_,
@@ -70,7 +69,7 @@ from datasources.messaging.tables import (
     MessageRow,
     MessagingDeviceRow,
 )
-from datasources.posts.sqlutil import among
+from datasources.posts.sqlutil import InsertRows, among
 from datasources.sql import Database
 from datasources.users.tables import BlockRow, UserRow
 
@@ -83,8 +82,8 @@ SENT_BEFORE = select(
     MESSAGES.sender_id == bindparam("sender_id"),
     MESSAGES.client_message_id == bindparam("client_message_id"),
 )
-INSERT_MESSAGE = insert(cast(Table, MessageRow.__table__)).returning(
-    MESSAGES.id, MESSAGES.sender_id, MESSAGES.client_message_id
+INSERT_MESSAGES = InsertRows(
+    cast(Table, MessageRow.__table__), MESSAGES.id, MESSAGES.sender_id, MESSAGES.client_message_id
 )
 
 
@@ -548,9 +547,8 @@ async def _insert_messages(
         }
         for (outgoing, now), (conversation_id, _) in zip(messages, conversations, strict=True)
     ]
-    # One row as a single execution (see queue.enqueue_rows); RETURNING matched by the
-    # unique (sender, client id), not by parameter order.
-    result = await conn.execute(INSERT_MESSAGE, rows[0] if len(rows) == 1 else rows)
+    # RETURNING matched by the unique (sender, client id), not by position.
+    result = await INSERT_MESSAGES.run(conn, rows)
     ids = {(sender, client_id): id_ for id_, sender, client_id in result.all()}
     return [ids[(row["sender_id"], row["client_message_id"])] for row in rows]
 

@@ -29,12 +29,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     Table,
     Update,
     and_,
     bindparam,
-    insert,
+    column,
     or_,
     select,
     tuple_,
@@ -43,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from datasources.messaging.tables import EnvelopeRow, MessagingDeviceRow
+from datasources.posts.sqlutil import InsertRows, unnested, unnested_params
 from subscriptions.broker import Broker
 from subscriptions.topics import encode
 
@@ -84,13 +86,8 @@ class Sender:
 DEVICES = MessagingDeviceRow.__table__.c
 ENVELOPES = EnvelopeRow.__table__.c
 _DEVICE_KEY = tuple_(DEVICES.user_id, DEVICES.device_id)
-# Built once (bind parameters): statement construction was a good part of a send's CPU.
-LOCK_DEVICES = (
-    select(DEVICES.user_id)
-    .where(_DEVICE_KEY.in_(bindparam("devices", expanding=True)))
-    .order_by(DEVICES.user_id, DEVICES.device_id)
-    .with_for_update()
-)
+# Statements are built once (bind parameters): building them was a good part of a
+# send's CPU.
 FEW = 16
 """Up to this many values, an IN is bound as one parameter per value (`bound_list`),
 a statement per count built once: SQLAlchemy renders an expanding IN's SQL again
@@ -143,8 +140,31 @@ def _take_statement(devices: list[tuple[int, int]], count: int) -> tuple[Update,
     return _take_few(len(devices)), params
 
 
-INSERT_ENVELOPES = insert(cast(Table, EnvelopeRow.__table__)).returning(
-    ENVELOPES.id, ENVELOPES.recipient_id, ENVELOPES.recipient_device_id, ENVELOPES.sequence
+INSERT_ENVELOPES = InsertRows(
+    cast(Table, EnvelopeRow.__table__),
+    ENVELOPES.id,
+    ENVELOPES.recipient_id,
+    ENVELOPES.recipient_device_id,
+    ENVELOPES.sequence,
+)
+
+# PostgreSQL's: any number of devices or envelopes bound as one array per column
+# (sqlutil.unnested), so one SQL text serves every batch; the statements above are
+# SQLite's.
+_KEY_COLUMNS = ("user_id", "device_id")
+_LOCKED = unnested("devices", DEVICES.user_id, DEVICES.device_id)
+LOCK_DEVICES = (
+    select(DEVICES.user_id)
+    .where(_DEVICE_KEY.in_(select(_LOCKED.c.user_id, _LOCKED.c.device_id)))
+    .order_by(DEVICES.user_id, DEVICES.device_id)
+    .with_for_update()
+)
+_TAKEN = unnested("devices", DEVICES.user_id, DEVICES.device_id, column("count", BigInteger()))
+TAKE_SEQUENCES_PG = (
+    update(cast(Table, MessagingDeviceRow.__table__))
+    .where(DEVICES.user_id == _TAKEN.c.user_id, DEVICES.device_id == _TAKEN.c.device_id)
+    .values(last_sequence=DEVICES.last_sequence + _TAKEN.c.count)
+    .returning(DEVICES.user_id, DEVICES.device_id, DEVICES.last_sequence)
 )
 
 
@@ -219,11 +239,9 @@ async def enqueue_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> lis
         row["sequence"] = next_sequence[device]
         next_sequence[device] += 1
     # RETURNING matched by the unique (recipient, device, sequence) rather than by
-    # parameter order: SQLAlchemy keeps this one multi-row INSERT per 1,000 rows on
-    # both backends (ordered RETURNING degrades to one INSERT per row on SQLite).
-    # One row as a single execution: a list is executemany, whose SQL SQLAlchemy
-    # renders again on each call (its "insertmanyvalues" batches).
-    result = await conn.execute(INSERT_ENVELOPES, rows[0] if len(rows) == 1 else rows)
+    # position: SQLAlchemy keeps this one multi-row INSERT per 1,000 rows on SQLite
+    # (ordered RETURNING degrades to one INSERT per row there).
+    result = await INSERT_ENVELOPES.run(conn, rows)
     ids = {(user, device, sequence): id_ for id_, user, device, sequence in result.all()}
     return [
         EnvelopeRecord(
@@ -244,8 +262,25 @@ async def _take_sequences(
     in its own order. (One device needs no order: its UPDATE takes its one lock.)
     """
     wanted = Counter(devices)
-    if len(wanted) > 1 and conn.dialect.name == "postgresql":
-        await conn.execute(LOCK_DEVICES, {"devices": sorted(wanted)})
+    if conn.dialect.name == "postgresql":
+        if len(wanted) > 1:
+            await conn.execute(LOCK_DEVICES, unnested_params("devices", _KEY_COLUMNS, wanted))
+        taken = [(*device, count) for device, count in wanted.items()]
+        params = unnested_params("devices", (*_KEY_COLUMNS, "count"), taken)
+        result = await conn.execute(TAKE_SEQUENCES_PG, params)
+        first = {(u, d): last - wanted[(u, d)] + 1 for u, d, last in result.all()}
+    else:
+        first = await _take_by_count(conn, wanted)
+    missing = set(wanted) - set(first)
+    if missing:
+        raise LookupError(f"no such devices: {sorted(missing)}")
+    return first
+
+
+async def _take_by_count(
+    conn: AsyncConnection, wanted: Counter[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """`_take_sequences` without arrays: one UPDATE per number of envelopes a device takes."""
     first: dict[tuple[int, int], int] = {}
     by_count: dict[int, list[tuple[int, int]]] = {}
     for device, count in wanted.items():
@@ -254,9 +289,6 @@ async def _take_sequences(
         result = await conn.execute(*_take_statement(group, count))
         for user_id, device_id, last in result.all():
             first[(user_id, device_id)] = last - count + 1
-    missing = set(wanted) - set(first)
-    if missing:
-        raise LookupError(f"no such devices: {sorted(missing)}")
     return first
 
 
