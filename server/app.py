@@ -36,27 +36,31 @@ def graphql_routes(runtime: Runtime, realtime: Realtime | None = None) -> list[B
     return routes
 
 
-GEN0_THRESHOLD = 10_000
-"""Allocations between two youngest-generation collections (CPython's default: 700)."""
+GEN0_THRESHOLD = 100_000
+"""Net allocations between two youngest-generation collections (CPython's default: 700)."""
 
 
 @functools.cache  # once per process
 def freeze_startup_objects() -> None:
     """Move everything alive after the first startup (modules, schemas, SQLAlchemy
     metadata: hundreds of thousands of objects) out of the cyclic GC's sight, and
-    collect the youngest generation less often.
+    collect the youngest generation only when the heap really grows.
 
     They live as long as the process, yet every full collection walked them all
     again: ~1.7 ms of CPU per likePost under bench.likes' load (gc.callbacks), ~0.9 ms
     frozen. Garbage is collected first, so only live objects are frozen; once per
     process (tests start many apps in one process).
 
-    At the default threshold a relayed message (bench/messaging.py) ran a
-    collection every few hundred allocations, each walking the objects of every
-    request in flight again: 0.30 s of GC per 5,120 messages, 0.21 s at 10,000, and
-    +7% messages/s (1,691 against 1,573 on average over 7 alternating rounds, 6
-    won). A request's objects are freed by reference counting when it ends (no
-    cycles: tests/test_request_garbage.py), so waiting longer holds little.
+    The youngest generation's counter is allocations minus deallocations, reset at
+    each collection. Under relay load (bench/messaging.py) it still reached a low
+    threshold, because the requests in flight at a collection die after it and their
+    deallocations are not counted: at 700 a collection ran every few hundred
+    allocations, each walking every in-flight request's objects again; at 10,000
+    one every ~70 messages, 4 ms each, 7-8% of the server's CPU (perf). Above the
+    in-flight objects (~26,000 at 64 pairs) it is reached only when the heap grows,
+    so under a steady load nothing is collected at all (0% of the CPU at 100,000).
+    A request's objects are freed by reference counting when it ends (no cycles:
+    tests/test_request_garbage.py), so collecting less often holds little.
     """
     gc.collect()
     gc.freeze()
