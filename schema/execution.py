@@ -19,6 +19,8 @@ exception-handler check). These changes take away what a field does not need:
   It steps aside while a schema extension hooks every resolver (graphql-core
   middleware), which then sees every field as before.
 - `LeanExecutor.complete_value` tests the commonest output types first.
+- `PlainSelection` completes a subscription event whose selection is only plain
+  leaves of the event (every delivered envelope) without the executor at all.
 - `call_resolvers_directly` gives graphql-core a direct call of the resolver
   function for every field that needs nothing of strawberry's chain: no field
   extensions, no exception handlers, not a subscription, and arguments of
@@ -38,12 +40,15 @@ from weakref import WeakKeyDictionary
 
 import strawberry
 from graphql import (
+    FieldNode,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
+    GraphQLSchema,
+    OperationDefinitionNode,
     Undefined,
     is_leaf_type,
 )
@@ -58,7 +63,7 @@ from strawberry.types.fields.resolver import StrawberryResolver
 
 from datasources.loading import weakly_bound
 
-__all__ = ["LeanExecutor", "call_resolvers_directly"]
+__all__ = ["LeanExecutor", "PlainSelection", "call_resolvers_directly"]
 
 # Argument types strawberry passes to a resolver as graphql-core coerced them.
 _AS_IS_ARGUMENTS: tuple[object, ...] = (int, str, bool, float, strawberry.ID)
@@ -259,6 +264,66 @@ def _read_leaf(leaf: _PlainLeaf, source: Any) -> Any:
     except Exception:  # noqa: BLE001 - the standard way raises it properly
         return Undefined
     return Undefined if coerced is None else coerced
+
+
+class PlainSelection:
+    """A subscription whose selection below its root field is only plain leaves
+    (`_plain_leaves`: attribute reads and getters of scalars and enums, as in
+    `{ envelopes(deviceId: 1) { id sequence content } }`), completed for an event
+    without graphql-core's executor: no variables coerced again, no fields
+    collected, no ResolveInfo. The root field of a subscription resolves to the
+    event itself (strawberry), which is the object the leaves are read from.
+
+    `data` gives what the executor would, or None for anything that would be an
+    error (a null object, a leaf `_read_leaf` refuses): the executor then runs as
+    usual and reports it the standard way.
+    """
+
+    __slots__ = ("key", "leaves", "type_name")
+
+    def __init__(self, key: str, type_name: str, leaves: list[tuple[str, _PlainLeaf | None]]):
+        self.key = key  # the root field's response key
+        self.type_name = type_name
+        self.leaves = leaves  # (response key, leaf); None: __typename
+
+    @classmethod
+    def of(cls, schema: GraphQLSchema, operation: OperationDefinitionNode) -> PlainSelection | None:
+        """The plain selection of a subscription operation, or None when it is not one."""
+        root = operation.selection_set.selections
+        subscription = schema.subscription_type
+        if operation.directives or len(root) != 1 or subscription is None:
+            return None
+        field = root[0]
+        if not isinstance(field, FieldNode) or field.directives or field.selection_set is None:
+            return None
+        definition = subscription.fields.get(field.name.value)
+        object_type = definition.type if definition else None
+        if isinstance(object_type, GraphQLNonNull):
+            object_type = object_type.of_type
+        if not isinstance(object_type, GraphQLObjectType):
+            return None
+        plain = _plain_leaves(object_type)
+        leaves: list[tuple[str, _PlainLeaf | None]] = []
+        for node in field.selection_set.selections:
+            if not isinstance(node, FieldNode) or node.directives or node.arguments:
+                return None
+            name = node.name.value
+            leaf = None if name == "__typename" else plain.get(name)
+            if leaf is None and name != "__typename":
+                return None
+            leaves.append(((node.alias or node.name).value, leaf))
+        return cls((field.alias or field.name).value, object_type.name, leaves)
+
+    def data(self, event: Any) -> dict[str, Any] | None:
+        if event is None:
+            return None
+        completed: dict[str, Any] = {}
+        for key, leaf in self.leaves:
+            value = self.type_name if leaf is None else _read_leaf(leaf, event)
+            if value is Undefined:
+                return None
+            completed[key] = value
+        return {self.key: completed}
 
 
 def _direct_resolver(

@@ -42,6 +42,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 
 from resolvers.errors import BadUserInput
+from schema.execution import PlainSelection
 from server.cost import check_cost
 from server.limits import DocumentCache, validation_rules
 from server.settings import Settings
@@ -74,6 +75,7 @@ class Prepared:
     root_field: str = ""
     arguments: Any = None  # the root field's coerced arguments (a dict)
     shared: bool = False
+    plain: PlainSelection | None = None  # completed without the executor (schema/execution.py)
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -93,7 +95,7 @@ class Preparer:
         self.cache = DocumentCache(settings.max_query_tokens)
         self.rules = (*specified_rules, *validation_rules(settings))
         self.budget = settings.max_query_cost
-        self._shared: dict[tuple[str, str | None], bool] = {}
+        self._shared: dict[tuple[str, str | None], tuple[bool, PlainSelection | None]] = {}
 
     def prepare(self, payload: Any) -> Prepared:
         """Raises a GraphQLError (or a list in `ErrorList`) saying what is wrong."""
@@ -128,9 +130,9 @@ class Preparer:
         key = (query, name)
         if key not in self._shared:
             fragments = _fragments(document)
-            self._shared[key] = _shared(
-                self.schema, definition.type, field.selection_set, fragments
-            )
+            shared = _shared(self.schema, definition.type, field.selection_set, fragments)
+            self._shared[key] = (shared, PlainSelection.of(self.schema, operation))
+        shared, plain = self._shared[key]
         return Prepared(
             query,
             document,
@@ -140,7 +142,8 @@ class Preparer:
             kind,
             root_field=field.name.value,
             arguments=arguments,
-            shared=self._shared[key],
+            shared=shared,
+            plain=plain,
         )
 
 

@@ -254,6 +254,10 @@ class Hub:
         if root is SKIP:
             return None
         prepared = sub.prepared
+        if prepared.plain is not None:
+            data = prepared.plain.data(root)
+            if data is not None:
+                return _payload(data, None, peer)
         built = LeanExecutor.build(  # schema/execution.py: as the schema's own executions
             self.schema,
             prepared.document,

@@ -3,20 +3,29 @@ results and the same errors as strawberry's own execution, with less work per fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from enum import Enum
+from inspect import isawaitable
 from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLResolveInfo
+from graphql import (
+    ExecutionResult,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+)
+from graphql.execution import execute_subscription_event
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from schema.common import SCALARS, Base64
-from schema.execution import LeanExecutor, call_resolvers_directly
+from schema.execution import LeanExecutor, PlainSelection, call_resolvers_directly
 
 
 @strawberry.enum
@@ -297,3 +306,79 @@ async def test_resolvers_are_called_without_strawberrys_chain(
     assert result.data["one"]["matches"] is True
     # an input argument and a field extension keep strawberry's chain; the rest do not
     assert sorted(through_chain) == ["matches", "shouted"]
+
+
+# ── subscriptions of plain leaves (PlainSelection) ────────────────────────
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def thing(self, n: int = 0) -> AsyncGenerator[Thing, None]:
+        yield THINGS[n]
+
+
+PLAIN_EVENT = (
+    "subscription($n: Int) { thing(n: $n) {"
+    " count name ratio flag mood at key blob required doubled label __typename again: count"
+    " } }"
+)
+
+
+def subscription_schema() -> GraphQLSchema:
+    built = strawberry.Schema(
+        Query,
+        subscription=Subscription,
+        types=[Base64],
+        config=SCALARS,
+        execution_context_class=LeanExecutor,
+    )
+    call_resolvers_directly(built)
+    return built._schema
+
+
+def plain_selection(gs: GraphQLSchema, query: str) -> PlainSelection | None:
+    operation = parse(query).definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    return PlainSelection.of(gs, operation)
+
+
+async def test_a_subscription_of_plain_leaves_completes_an_event_as_the_executor_does() -> None:
+    """Each event's data, in the same key order, without building an executor; an
+    event with anything the executor reports as an error is left to the executor."""
+    gs = subscription_schema()
+    plain = plain_selection(gs, PLAIN_EVENT)
+    assert plain is not None
+    document = parse(PLAIN_EVENT)
+    completed = 0
+    for thing in THINGS:
+        built = LeanExecutor.build(gs, document, thing, {}, {"n": 0})
+        assert not isinstance(built, list)
+        executed = execute_subscription_event(built)
+        if isawaitable(executed):
+            executed = await executed
+        assert isinstance(executed, ExecutionResult)
+        data = plain.data(thing)
+        if executed.errors:
+            assert data is None  # the executor runs and reports them
+            continue
+        assert json.dumps(data) == json.dumps(executed.data)
+        completed += 1
+    assert completed == 3  # THINGS[0], [1] (a null name) and [6]
+    assert plain.data(None) is None
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        "count twin { count }",  # an object field
+        "count repeated(times: 3)",  # arguments
+        "count asked",  # a resolver that needs its info
+        "count shouted",  # a field extension
+        "... on Thing { count }",  # a fragment
+        "count @include(if: true)",  # a directive
+    ],
+)
+def test_other_subscriptions_go_through_the_executor(selection: str) -> None:
+    query = f"subscription {{ thing {{ {selection} }} }}"
+    assert plain_selection(subscription_schema(), query) is None

@@ -288,3 +288,33 @@ async def test_a_carried_envelope_that_expired_before_delivery_is_not_sent(
     assert contents(got) == [b"kept"] and got[0]["sequence"] == 3
     assert await sock.silent()
     await sock.close()
+
+
+async def test_envelopes_are_completed_without_building_an_executor(
+    app: Any, server: tuple[str, GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every field of an Envelope is a plain leaf: the hub completes each delivered
+    envelope itself (schema/execution.py PlainSelection), replayed or live, with what
+    graphql-core's executor would give (tests/test_execution.py)."""
+    from schema.execution import LeanExecutor
+
+    built: list[object] = []
+    original = LeanExecutor.build.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[LeanExecutor], *args: Any, **kwargs: Any) -> Any:
+        built.append(args[2])  # the root value: an event
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(LeanExecutor, "build", classmethod(counting))
+    address, gql = server
+    ada, bob = await create_users(app, ["ada", "bob"])
+    await add_devices(app, ada, 1)
+    await add_devices(app, bob, 1)
+    (await send(gql, ada, [envelope(bob, 1, b"replayed")], "1")).ok()
+    sock = await open_socket(address, bob.token, TRANSPORT)
+    await sock.subscribe("e", ENVELOPES, {"d": 1})
+    (await send(gql, ada, [envelope(bob, 1, b"live")], "2")).ok()
+    delivered = await received(sock, 2)
+    assert contents(delivered) == [b"replayed", b"live"]
+    assert delivered[1]["senderId"] == ada.id and delivered[1]["expiresAt"] is None
+    assert not [root for root in built if type(root).__name__ == "Envelope"]
