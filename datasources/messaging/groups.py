@@ -46,7 +46,7 @@ from datasources.messaging.tables import (
     MessageRow,
     MessagingDeviceRow,
 )
-from datasources.posts.sqlutil import dialect_name
+from datasources.posts.sqlutil import among, dialect_name
 from datasources.sql import Database
 from datasources.users.tables import BlockRow, UserRow
 
@@ -280,13 +280,17 @@ class GroupStore:
                 .where(MessageRow.id == message_id)
                 .values(delivered_device_count=len(records))
             )
-            others = list(receivers - {message.sender_id})
+            others = sorted(receivers - {message.sender_id})
             if others:
                 await session.execute(
                     update(M)
-                    .where(M.conversation_id == message.conversation_id, M.user_id.in_(others))
+                    .where(
+                        M.conversation_id == message.conversation_id,
+                        among(M.user_id, "users", dialect_name(session)),
+                    )
                     .values(unread_count=M.unread_count + 1)
-                    .execution_options(synchronize_session=False)
+                    .execution_options(synchronize_session=False),
+                    {"users": others},
                 )
             result = SendResultRecord(message.conversation_id, now, len(records), False)
             return SendOutcome(result, records)
@@ -337,8 +341,9 @@ async def _devices(session: AsyncSession, user_ids: Collection[int]) -> list[tup
         return []
     rows = await session.execute(
         select(D.user_id, D.device_id)
-        .where(D.user_id.in_(list(user_ids)))
-        .order_by(D.user_id, D.device_id)
+        .where(among(D.user_id, "users", dialect_name(session)))
+        .order_by(D.user_id, D.device_id),
+        {"users": sorted(user_ids)},
     )
     return [(user_id, device_id) for user_id, device_id in rows.all()]
 
@@ -351,11 +356,13 @@ async def _require_device(session: AsyncSession, user_id: int, device_id: int) -
         raise UnknownDevice()
 
 
-async def _blockers_of(session: AsyncSession, sender_id: int, among: Collection[int]) -> set[int]:
+async def _blockers_of(session: AsyncSession, sender_id: int, users: Collection[int]) -> set[int]:
     rows = await session.scalars(
         select(BlockRow.blocker_id).where(
-            BlockRow.blocked_id == sender_id, BlockRow.blocker_id.in_(list(among))
-        )
+            BlockRow.blocked_id == sender_id,
+            among(BlockRow.blocker_id, "users", dialect_name(session)),
+        ),
+        {"users": sorted(users)},
     )
     return set(rows)
 
