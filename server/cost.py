@@ -13,7 +13,7 @@ only a few fields deep but asks for a million rows. The cost counts that:
 - introspection and `__typename` are free (GraphiQL's schema query must keep working).
 
 Variables count with the request's values, so the estimate is per request, not per
-document: `Prepare` (server/limits.py) runs it after validation, on every path that
+document: `ServeOperation` (server/limits.py) runs it after validation, on every path that
 executes through the schema (HTTP, multipart, websockets).
 
 The same numbers are published in each subgraph's SDL as `@cost` / `@listSize` (the IBM

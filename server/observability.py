@@ -16,13 +16,14 @@ new one; it is in every log line of the request, in masked errors, and in the re
 `X-Request-Id` header. Metrics and the request log cover HTTP; websocket operations are
 logged by their errors only.
 """
+
 from __future__ import annotations
 
 import asyncio
 import inspect
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from server.logs import REQUEST_ID_HEADER, logger, request_id
 
@@ -65,15 +66,12 @@ def exchange_of(scope: Scope, platform: str) -> Exchange:
     return exchange  # type: ignore[no-any-return]
 
 
-class RecordOperation(SchemaExtension):
-    """Puts the executed operation's name where the view (metrics, logs) can read it."""
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        extra = getattr(context.context, "extra", None)
-        if isinstance(extra, dict):
-            extra["operation"] = context.operation_name
-        yield
+def record_operation(execution: ExecutionContext) -> None:
+    """Puts the executed operation's name where the view (metrics, logs) can read it
+    (run by server/limits.py `ServeOperation` once the document is parsed)."""
+    extra = getattr(execution.context, "extra", None)
+    if isinstance(extra, dict):
+        extra["operation"] = execution.operation_name
 
 
 class Metrics:

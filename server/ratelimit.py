@@ -45,7 +45,7 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from datasources.cache import UNREACHABLE, Cache, RedisCache
 from resolvers.errors import RateLimited
@@ -201,31 +201,27 @@ async def check(
     return max(1, math.ceil(waited)) if waited else 0
 
 
-class RateLimitOperations(SchemaExtension):
-    """Refuses an operation over its class's limits before it executes."""
-
-    async def on_execute(self) -> Any:
-        execution = self.execution_context
-        context = execution.context
-        settings = getattr(context, "settings", None)
-        stores = getattr(context, "stores", None)
-        document = execution.graphql_document
-        if settings is None or stores is None or document is None:
-            yield  # a schema run without our context (tests of schema pieces)
-            return
-        limits: RateLimits = settings.rate_limits
-        classes = classify(document, execution.operation_name) if limits.enabled else Counter()
-        if classes:
-            viewer = getattr(context, "viewer", None)
-            address = getattr(context, "client_address", "unknown")
-            retry_after = await check(
-                stores.cache, limits, classes, viewer.user_id if viewer else None, address
-            )
-            if retry_after:
-                execution.result = GraphQLExecutionResult(
-                    data=None, errors=[RateLimited(retry_after)]
-                )
-                headers = getattr(getattr(context, "response", None), "headers", None)
-                if headers is not None:  # HTTP (a websocket has no response headers)
-                    headers["Retry-After"] = str(retry_after)
-        yield
+async def refuse_over_limits(execution: ExecutionContext) -> None:
+    """Before an operation executes: when it is over its class's limits, its result
+    becomes RATE_LIMITED (and `Retry-After` over HTTP), so nothing executes.
+    Run by the server's schema extension (server/limits.py `ServeOperation`)."""
+    context = execution.context
+    settings = getattr(context, "settings", None)
+    stores = getattr(context, "stores", None)
+    document = execution.graphql_document
+    if settings is None or stores is None or document is None:
+        return  # a schema run without our context (tests of schema pieces)
+    limits: RateLimits = settings.rate_limits
+    classes = classify(document, execution.operation_name) if limits.enabled else Counter()
+    if not classes:
+        return
+    viewer = getattr(context, "viewer", None)
+    address = getattr(context, "client_address", "unknown")
+    retry_after = await check(
+        stores.cache, limits, classes, viewer.user_id if viewer else None, address
+    )
+    if retry_after:
+        execution.result = GraphQLExecutionResult(data=None, errors=[RateLimited(retry_after)])
+        headers = getattr(getattr(context, "response", None), "headers", None)
+        if headers is not None:  # HTTP (a websocket has no response headers)
+            headers["Retry-After"] = str(retry_after)
