@@ -307,11 +307,14 @@ class PlainSelection:
         for node in field.selection_set.selections:
             if not isinstance(node, FieldNode) or node.directives or node.arguments:
                 return None
-            name = node.name.value
-            leaf = None if name == "__typename" else plain.get(name)
-            if leaf is None and name != "__typename":
+            key = (node.alias or node.name).value
+            if node.name.value == "__typename":
+                leaves.append((key, None))
+                continue
+            leaf = plain.get(node.name.value)
+            if leaf is None:
                 return None
-            leaves.append(((node.alias or node.name).value, leaf))
+            leaves.append((key, leaf))
         return cls((field.alias or field.name).value, object_type.name, leaves)
 
     def data(self, event: Any) -> dict[str, Any] | None:

@@ -95,7 +95,8 @@ class Preparer:
         self.cache = DocumentCache(settings.max_query_tokens)
         self.rules = (*specified_rules, *validation_rules(settings))
         self.budget = settings.max_query_cost
-        self._shared: dict[tuple[str, str | None], tuple[bool, PlainSelection | None]] = {}
+        # per (query, operation): whether its selection is shared, and its plain selection
+        self._plans: dict[tuple[str, str | None], tuple[bool, PlainSelection | None]] = {}
 
     def prepare(self, payload: Any) -> Prepared:
         """Raises a GraphQLError (or a list in `ErrorList`) saying what is wrong."""
@@ -128,11 +129,11 @@ class Preparer:
         definition = subscription.fields[field.name.value]
         arguments = get_argument_values(definition, field, coerced)
         key = (query, name)
-        if key not in self._shared:
+        if key not in self._plans:
             fragments = _fragments(document)
             shared = _shared(self.schema, definition.type, field.selection_set, fragments)
-            self._shared[key] = (shared, PlainSelection.of(self.schema, operation))
-        shared, plain = self._shared[key]
+            self._plans[key] = (shared, PlainSelection.of(self.schema, operation))
+        shared, plain = self._plans[key]
         return Prepared(
             query,
             document,

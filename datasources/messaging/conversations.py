@@ -263,14 +263,19 @@ async def record_activity(
 
 
 # Many conversations at once (a group commit of sends, datasources/messaging/envelopes.py).
-MOVE_UP_MANY = (
-    update(cast(Table, ConversationRow.__table__))
-    .where(
-        _CONVERSATIONS.id.in_(bindparam("conversations", expanding=True)),
-        _CONVERSATIONS.last_activity_at < bindparam("now"),
+@functools.lru_cache(maxsize=2)
+def _move_up_many(dialect: str) -> Update:
+    """MOVE_UP for the conversations bound as one list (`among`: an array on PostgreSQL)."""
+    return (
+        update(cast(Table, ConversationRow.__table__))
+        .where(
+            among(_CONVERSATIONS.id, "conversations", dialect),
+            _CONVERSATIONS.last_activity_at < bindparam("now"),
+        )
+        .values(last_activity_at=bindparam("now"))
     )
-    .values(last_activity_at=bindparam("now"))
-)
+
+
 MORE_UNREAD = (
     update(cast(Table, ConversationMemberRow.__table__))
     .where(
@@ -278,15 +283,7 @@ MORE_UNREAD = (
     )
     .values(unread_count=_MEMBERS.unread_count + bindparam("count"))
 )
-# PostgreSQL's: one SQL text for any number of conversations and members (arrays).
-MOVE_UP_MANY_PG = (
-    update(cast(Table, ConversationRow.__table__))
-    .where(
-        among(_CONVERSATIONS.id, "conversations", "postgresql"),
-        _CONVERSATIONS.last_activity_at < bindparam("now"),
-    )
-    .values(last_activity_at=bindparam("now"))
-)
+# PostgreSQL's: one SQL text for any number of members (arrays).
 _UNREAD_COLUMNS = ("conversation_id", "user_id", "count")
 _MORE = unnested("members", _MEMBERS.conversation_id, _MEMBERS.user_id, column("count", Integer()))
 MORE_UNREAD_PG = (
@@ -310,12 +307,12 @@ async def record_activities(
             await record_activity(conn, conversations[0], list(unread), now)
             return
     members = Counter((c, user_id) for c, users in activity for user_id in users)
-    if conn.dialect.name == "postgresql":
-        await conn.execute(MOVE_UP_MANY_PG, {"conversations": conversations, "now": now})
+    dialect = conn.dialect.name
+    await conn.execute(_move_up_many(dialect), {"conversations": conversations, "now": now})
+    if dialect == "postgresql":
         counts = [(*member, count) for member, count in sorted(members.items())]
         await conn.execute(MORE_UNREAD_PG, unnested_params("members", _UNREAD_COLUMNS, counts))
         return
-    await conn.execute(MOVE_UP_MANY, {"conversations": conversations, "now": now})
     by_count: dict[int, list[tuple[int, int]]] = {}
     for member, count in sorted(members.items()):
         by_count.setdefault(count, []).append(member)

@@ -148,9 +148,9 @@ INSERT_ENVELOPES = InsertRows(
     ENVELOPES.sequence,
 )
 
-# PostgreSQL's: any number of devices or envelopes bound as one array per column
-# (sqlutil.unnested), so one SQL text serves every batch; the statements above are
-# SQLite's.
+# PostgreSQL's: any number of devices bound as one array per column
+# (sqlutil.unnested), so one SQL text serves every batch; LOCK_DEVICES is for
+# PostgreSQL only, TAKE_SEQUENCES and `_take_few` are the other backends'.
 _KEY_COLUMNS = ("user_id", "device_id")
 _LOCKED = unnested("devices", DEVICES.user_id, DEVICES.device_id)
 LOCK_DEVICES = (
