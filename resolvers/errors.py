@@ -79,6 +79,7 @@ class RateLimited(ApiError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many attempts; retry in {retry_after}s", retryAfter=retry_after)
+        self.retry_after = retry_after
 
 
 class PayloadTooLarge(ApiError):

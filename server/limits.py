@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
+import strawberry
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -276,7 +277,7 @@ class ServeOperation(MaskInternalErrors):
                 too_costly = refusal(costed, self.budget)
                 if too_costly is not None:
                     context.pre_execution_errors = [too_costly]
-        record_operation(context)
+        record_operation(context.context, context.operation_name)
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -284,12 +285,30 @@ class ServeOperation(MaskInternalErrors):
         yield
 
 
+class ServeOperations:
+    """What strawberry calls for each operation (one `ServeOperation` each, all sharing
+    one cache): the extension `extensions(settings)` gives a schema. A class rather than
+    a closure so that the socket path (subscriptions/operations.py) can tell a schema
+    served by these rules alone, and apply the same ones."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.cache = DocumentCache(settings.max_query_tokens)
+        self.rules = validation_rules(settings)
+        self.budget = settings.max_query_cost
+
+    def __call__(self) -> SchemaExtension:
+        return ServeOperation(self.cache, self.rules, self.budget)
+
+
 def extensions(settings: Settings) -> list[Extension]:
     """The schema extensions of a server with these settings (factories: one per request)."""
-    cache = DocumentCache(settings.max_query_tokens)
-    rules = validation_rules(settings)
+    return [ServeOperations(settings)]
 
-    def serve() -> SchemaExtension:
-        return ServeOperation(cache, rules, settings.max_query_cost)
 
-    return [serve]
+def served_alone(schema: strawberry.Schema) -> ServeOperations | None:
+    """The schema's `ServeOperations` when it is all that hooks its operations (no
+    other extension, no directives: strawberry adds an extension for those), else None."""
+    found = schema.extensions
+    if len(found) == 1 and isinstance(found[0], ServeOperations) and not schema.directives:
+        return found[0]
+    return None

@@ -34,7 +34,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.types import ExecutionContext
 
 from server.logs import REQUEST_ID_HEADER, logger, request_id
 
@@ -66,12 +65,13 @@ def exchange_of(scope: Scope, platform: str) -> Exchange:
     return exchange  # type: ignore[no-any-return]
 
 
-def record_operation(execution: ExecutionContext) -> None:
+def record_operation(context: Any, operation_name: str | None) -> None:
     """Puts the executed operation's name where the view (metrics, logs) can read it
-    (run by server/limits.py `ServeOperation` once the document is parsed)."""
-    extra = getattr(execution.context, "extra", None)
+    (run by server/limits.py `ServeOperation` once the document is parsed, and for
+    operations sent over a socket by subscriptions/operations.py)."""
+    extra = getattr(context, "extra", None)
     if isinstance(extra, dict):
-        extra["operation"] = execution.operation_name
+        extra["operation"] = operation_name
 
 
 class Metrics:

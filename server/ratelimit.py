@@ -201,27 +201,39 @@ async def check(
     return max(1, math.ceil(waited)) if waited else 0
 
 
-async def refuse_over_limits(execution: ExecutionContext) -> None:
-    """Before an operation executes: when it is over its class's limits, its result
-    becomes RATE_LIMITED (and `Retry-After` over HTTP), so nothing executes.
-    Run by the server's schema extension (server/limits.py `ServeOperation`)."""
-    context = execution.context
+async def over_limits(
+    context: Any, document: DocumentNode, operation_name: str | None
+) -> RateLimited | None:
+    """Before an operation executes: RATE_LIMITED when it is over its class's limits
+    (nothing taken), else None (its tokens taken). A context without our settings and
+    stores (tests of schema pieces) is never limited."""
     settings = getattr(context, "settings", None)
     stores = getattr(context, "stores", None)
-    document = execution.graphql_document
-    if settings is None or stores is None or document is None:
-        return  # a schema run without our context (tests of schema pieces)
+    if settings is None or stores is None:
+        return None
     limits: RateLimits = settings.rate_limits
-    classes = classify(document, execution.operation_name) if limits.enabled else Counter()
+    classes = classify(document, operation_name) if limits.enabled else Counter()
     if not classes:
-        return
+        return None
     viewer = getattr(context, "viewer", None)
     address = getattr(context, "client_address", "unknown")
     retry_after = await check(
         stores.cache, limits, classes, viewer.user_id if viewer else None, address
     )
-    if retry_after:
-        execution.result = GraphQLExecutionResult(data=None, errors=[RateLimited(retry_after)])
-        headers = getattr(getattr(context, "response", None), "headers", None)
-        if headers is not None:  # HTTP (a websocket has no response headers)
-            headers["Retry-After"] = str(retry_after)
+    return RateLimited(retry_after) if retry_after else None
+
+
+async def refuse_over_limits(execution: ExecutionContext) -> None:
+    """`over_limits` for strawberry's runner: a refused operation's result becomes
+    RATE_LIMITED (and `Retry-After` over HTTP), so nothing executes. Run by the
+    server's schema extension (server/limits.py `ServeOperation`)."""
+    document = execution.graphql_document
+    if document is None:
+        return
+    refused = await over_limits(execution.context, document, execution.operation_name)
+    if refused is None:
+        return
+    execution.result = GraphQLExecutionResult(data=None, errors=[refused])
+    headers = getattr(getattr(execution.context, "response", None), "headers", None)
+    if headers is not None:  # HTTP (a websocket has no response headers)
+        headers["Retry-After"] = str(refused.retry_after)

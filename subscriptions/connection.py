@@ -11,8 +11,8 @@ it with 1013 "try again later": reconnect and resume), connection and
 subscription limits, one keep-alive timer for all sockets, revocation of a token
 family closing its sockets in every process, and a 1001 close on shutdown. These
 cut across the handler's structure, so we speak the two small protocols
-ourselves; queries and mutations sent over a socket still go through
-`schema.execute` with all its extensions.
+ourselves; queries and mutations sent over a socket are executed under the same
+rules as over HTTP (subscriptions/operations.py).
 
 Close codes: 4400 bad message, 4401 subscribe before connection_ack, 4403
 invalid/expired/other-platform token or session revoked, 4406 no supported

@@ -43,7 +43,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 
 from resolvers.errors import BadUserInput
 from schema.execution import PlainSelection
-from server.cost import check_cost
+from server.cost import refusal
 from server.limits import DocumentCache, validation_rules
 from server.settings import Settings
 
@@ -116,8 +116,8 @@ class Preparer:
         if kind != "subscription":
             return Prepared(query, document, operation, name, variables, kind)
         # Queries and mutations get the cost check where the schema executes them.
-        if too_costly := check_cost(self.schema, document, name, variables, self.budget):
-            raise ErrorList([too_costly])
+        if refused := self._over_budget(query, name, variables):
+            raise ErrorList([refused])
         coerced = get_variable_values(
             self.schema, operation.variable_definitions or (), variables, max_errors=20
         )
@@ -146,6 +146,18 @@ class Preparer:
             shared=shared,
             plain=plain,
         )
+
+    def too_costly(self, prepared: Prepared) -> GraphQLError | None:
+        """QUERY_TOO_COMPLEX when a query or mutation costs more than the server's
+        budget (a subscription's is checked by `prepare`)."""
+        return self._over_budget(prepared.query, prepared.operation_name, prepared.variables)
+
+    def _over_budget(
+        self, query: str, name: str | None, variables: dict[str, Any]
+    ) -> GraphQLError | None:
+        if self.budget <= 0:
+            return None
+        return refusal(self.cache.cost(self.schema, query, name, variables), self.budget)
 
 
 class ErrorList(Exception):

@@ -37,6 +37,7 @@ from subscriptions.connection import (
 from subscriptions.documents import Preparer
 from subscriptions.fields import LIVE_FIELDS
 from subscriptions.hub import Hub, Sub
+from subscriptions.operations import SocketOperations
 from subscriptions.presence import Presence
 from subscriptions.statuses import Statuses
 
@@ -50,6 +51,7 @@ class Realtime:
         self.broker = runtime.stores.broker
         self.hub = Hub(self.broker, runtime.schema._schema, self.context)
         self.preparer = Preparer(runtime.schema._schema, runtime.settings)
+        self.operations = SocketOperations(runtime.schema, self.preparer)
         self.persisted = PersistedQueries(runtime.settings, runtime.stores.cache)
         online = 3 * self.tick_seconds  # a mark outlives two missed heartbeats
         self.presence = Presence(runtime.stores.cache, self.broker, online_seconds=online)
@@ -184,12 +186,7 @@ class Realtime:
         prepared = self.preparer.prepare(payload)
         context = self.context(peer.platform, peer.viewer, peer.request_id)
         if prepared.kind != "subscription":
-            result = await self.runtime.schema.execute(
-                prepared.query,
-                variable_values=prepared.variables,
-                context_value=context,
-                operation_name=prepared.operation_name,
-            )
+            result = await self.operations.execute(prepared, context)
             body: dict[str, Any] = {"data": result.data}
             if result.errors:
                 body["errors"] = [e.formatted for e in result.errors]
