@@ -24,8 +24,10 @@ exception-handler check). These changes take away what a field does not need:
 - `call_resolvers_directly` gives graphql-core a direct call of the resolver
   function for every field that needs nothing of strawberry's chain: no field
   extensions, no exception handlers, not a subscription, and arguments of
-  built-in scalar types (whose conversion is only renaming). Middleware still
-  wraps it like any resolver.
+  built-in scalar types (whose conversion is only renaming) or of input types
+  that build themselves (a `from_input` of their own, which strawberry's chain
+  would call just the same: sendMessage's input). Middleware still wraps it
+  like any resolver.
 
 tests/test_execution.py checks that results and errors are the same as without
 them, and that they do less.
@@ -54,10 +56,10 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path, gather_with_cancel
-from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.base import StrawberryOptional
+from strawberry.types.arguments import InputContext
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
@@ -329,8 +331,16 @@ class PlainSelection:
         return {self.key: completed}
 
 
+class _Argument(NamedTuple):
+    python_name: str
+    # An input type's own `from_input`, called as strawberry's `convert_argument` does.
+    build: Callable[[Any], Any] | None = None
+
+
 def _direct_resolver(
-    definition: StrawberryField, renamed: dict[str, str], info_class: type[strawberry.Info]
+    definition: StrawberryField,
+    renamed: dict[str, _Argument],
+    info_class: type[strawberry.Info],
 ) -> Callable[..., Any]:
     """What strawberry's chain ends up calling, called with the same arguments."""
     resolver = definition.base_resolver
@@ -356,7 +366,11 @@ def _direct_resolver(
         return resolve_with_info
 
     def resolve(source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
-        kwargs = {renamed[name]: value for name, value in arguments.items()} if arguments else {}
+        kwargs = {}
+        for name, value in arguments.items():
+            argument = renamed[name]
+            built = argument.build
+            kwargs[argument.python_name] = value if built is None or value is None else built(value)
         if info_name is not None:
             kwargs[info_name] = info_class(_raw_info=info, _field=definition)
         for name in source_names:
@@ -377,17 +391,48 @@ def _info_second(resolver: StrawberryResolver[Any]) -> bool:
     )
 
 
-def _arguments_as_is(definition: StrawberryField, names: NameConverter) -> dict[str, str] | None:
-    """GraphQL name -> Python name of every argument, or None when one needs converting."""
+def _direct_arguments(
+    definition: StrawberryField, schema: strawberry.Schema
+) -> dict[str, _Argument] | None:
+    """GraphQL name -> how the resolver gets each argument, or None when one needs
+    strawberry's conversion."""
+    config = schema.config
     renamed = {}
     for argument in definition.arguments:
         kind = argument.type
-        if isinstance(kind, StrawberryOptional):
-            kind = kind.of_type
-        if kind not in _AS_IS_ARGUMENTS:
+        if isinstance(kind, StrawberryOptional) and not isinstance(kind, StrawberryMaybe):
+            kind = kind.of_type  # (Maybe wraps what it gets: strawberry's chain does that)
+        graphql_name = config.name_converter.from_argument(argument)
+        if kind in _AS_IS_ARGUMENTS:
+            renamed[graphql_name] = _Argument(argument.python_name)
+            continue
+        build = _self_building_input(kind, schema, graphql_name)
+        if build is None:
             return None
-        renamed[names.from_argument(argument)] = argument.python_name
+        renamed[graphql_name] = _Argument(argument.python_name, build)
     return renamed
+
+
+def _self_building_input(
+    kind: object, schema: strawberry.Schema, graphql_name: str
+) -> Callable[[Any], Any] | None:
+    """An input type's own `from_input` as strawberry would call it for this argument
+    (no Info: what the input builds must not depend on the request), or None."""
+    definition = getattr(kind, "__strawberry_definition__", None)
+    from_input = getattr(definition, "from_input", None)
+    if definition is None or not definition.is_input or from_input is None:
+        return None
+    context = InputContext(
+        info=None,
+        config=schema.config,
+        scalar_registry=schema.schema_converter.scalar_registry,
+        path=(graphql_name,),
+    )
+
+    def build(value: Any) -> Any:
+        return from_input(kind, value, context)
+
+    return build
 
 
 def call_resolvers_directly(schema: strawberry.Schema) -> int:
@@ -411,7 +456,7 @@ def call_resolvers_directly(schema: strawberry.Schema) -> int:
                 or field.subscribe is not None
             ):
                 continue
-            renamed = _arguments_as_is(definition, schema.config.name_converter)
+            renamed = _direct_arguments(definition, schema)
             if renamed is None or set(renamed) != set(field.args):
                 continue
             field.resolve = _direct_resolver(definition, renamed, schema.config.info_class)

@@ -39,6 +39,20 @@ class Filter:
     word: str
 
 
+@strawberry.input
+class Span:
+    low: int
+    high: int | None = None
+
+
+def _span_from_input(cls: type[Span], value: Any, _context: Any) -> Span:
+    """Builds itself, as sendMessage's input does (schema/messaging/relay.py)."""
+    return cls(low=value["low"], high=value.get("high"))
+
+
+Span.__strawberry_definition__.from_input = _span_from_input  # type: ignore[attr-defined,assignment]
+
+
 class Shout(FieldExtension):
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
         return str(next_(source, info, **kwargs)).upper()
@@ -96,6 +110,11 @@ class Thing:
     @strawberry.field
     def matches(self, filter: Filter) -> bool:
         return filter.word in self.required
+
+    @strawberry.field
+    def within(self, span: Span, also: Span | None = None) -> str:
+        spans = [span, also] if also is not None else [span]
+        return ",".join(f"{type(s).__name__}:{s.low}-{s.high}" for s in spans)
 
     @strawberry.field
     def twin(self) -> Thing | None:
@@ -157,6 +176,8 @@ query($plus: Int, $skipName: Boolean!) {
     ...More
     repeated repeatedThrice: repeated(times: 3, joinedBy: "-")
     asked later(plus: $plus) parentCount shouted matches(filter: {word: "oth"})
+    within(span: {low: 1, high: 4}) withinAlso: within(span: {low: 5}, also: null)
+    withinBoth: within(span: {low: 2}, also: {low: 3, high: 9})
     twin { count mood twin { count } }
     mustTwin { count } errorValue { count }
   }
@@ -300,11 +321,16 @@ async def test_resolvers_are_called_without_strawberrys_chain(
         return original(field, *args, **kwargs)
 
     monkeypatch.setattr(StrawberryField, "get_result", get_result)
-    query = '{ one { repeated(times: 1) asked parentCount shouted matches(filter: {word: "e"}) } }'
+    query = (
+        "{ one { repeated(times: 1) asked parentCount shouted"
+        ' matches(filter: {word: "e"}) within(span: {low: 1}, also: {low: 2, high: 3}) } }'
+    )
     result = await schema(True).execute(query, context_value={"who": "x"})
     assert result.errors is None
     assert result.data["one"]["matches"] is True
-    # an input argument and a field extension keep strawberry's chain; the rest do not
+    assert result.data["one"]["within"] == "Span:1-None,Span:2-3"
+    # an input argument converted by strawberry and a field extension keep strawberry's
+    # chain; the rest (an input that builds itself included) do not
     assert sorted(through_chain) == ["matches", "shouted"]
 
 
