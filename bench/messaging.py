@@ -25,6 +25,9 @@ receiver, so a lost, duplicated or reordered message fails the bench.
 messages/s = messages / (last arrival - first send); latency = a message's
 arrival on the receiver's socket minus the start of its mutation (wall clock,
 same machine). Senders and receivers run in `--clients` worker processes.
+Besides the server's CPU per message, the run reports the clients' and the rest
+of the machine's (a local database), and what all the machine's cores allow
+end to end: on a small machine the bench's own clients share the server's cores.
 
 Baseline (same run, same database): the same envelopes (recipient, sequence,
 type, content) INSERTed into `messaging_envelopes`, one transaction each, by
@@ -212,6 +215,7 @@ async def relay_worker(port: int, job_path: str, out_path: str) -> None:
         await _subscribe(port, p["receiver_token"], p["receiver_device"], p["after"]) for p in pairs
     ]
     await _wait_for_go()
+    cpu_at_go = time.process_time()
     sent_at: list[list[float]] = [[] for _ in pairs]
     arrivals: list[list[tuple[float, str]]] = [[] for _ in pairs]
 
@@ -251,7 +255,8 @@ async def relay_worker(port: int, job_path: str, out_path: str) -> None:
         await asyncio.gather(*receiving)
     for ws in sockets:
         await ws.close()
-    write_json(out_path, {"sent_at": sent_at, "arrivals": arrivals})
+    cpu = time.process_time() - cpu_at_go
+    write_json(out_path, {"sent_at": sent_at, "arrivals": arrivals, "cpu_seconds": cpu})
     print("done", flush=True)
 
 
@@ -431,12 +436,37 @@ class RelayOutcome:
     seconds: float
     latencies_ms: list[float]
     server_cpu_seconds: float  # user + system time the server process spent meanwhile
+    client_cpu_seconds: float  # the same, of the client worker processes
+    machine: MachineTime  # every core of the machine meanwhile
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class MachineTime:
+    """Seconds of all the machine's cores (Linux /proc/stat): busy, and stolen by the
+    host (a virtual machine's cores running someone else's work)."""
+
+    busy: float
+    steal: float
+    total: float
+
+    @classmethod
+    def now(cls) -> MachineTime:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        user, nice, system, idle, iowait, irq, softirq, steal = (ticks + [0] * 8)[:8]
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = user + nice + system + irq + softirq
+        return cls(busy / hz, steal / hz, (busy + idle + iowait + steal) / hz)
+
+    def since(self, before: MachineTime) -> MachineTime:
+        return MachineTime(
+            self.busy - before.busy, self.steal - before.steal, self.total - before.total
+        )
 
 
 async def run_relay(
@@ -458,9 +488,11 @@ async def run_relay(
     workers = await start_workers("relay-worker", port, jobs, tmp)
     if os.environ.get("BENCH_PROFILE"):
         os.kill(server_pid, signal.SIGUSR2)
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before, machine_before = cpu_seconds(server_pid), MachineTime.now()
     results = await go_and_collect(workers)
     server_cpu = cpu_seconds(server_pid) - cpu_before
+    machine = MachineTime.now().since(machine_before)
+    client_cpu = sum(result["cpu_seconds"] for result in results)
     first_send, last_arrival = float("inf"), 0.0
     latencies: list[float] = []
     total = 0
@@ -473,7 +505,8 @@ async def run_relay(
             last_arrival = max(last_arrival, arrivals[-1][0])
             latencies += [(a[0] - s) * 1000 for s, a in zip(sent_at, arrivals, strict=True)]
             total += len(arrivals)
-    return RelayOutcome(total, last_arrival - first_send, latencies, server_cpu)
+    seconds = last_arrival - first_send
+    return RelayOutcome(total, seconds, latencies, server_cpu, client_cpu, machine)
 
 
 async def verify_arrivals(pair: Pair, number: int, arrivals: list[tuple[float, str]]) -> None:
@@ -705,6 +738,23 @@ def report_relay(relay: RelayOutcome) -> None:
     print(
         f"  server CPU: {per_message:.2f} ms per message, i.e. at most "
         f"{1000 / per_message:,.0f} msg/s on one fully available core"
+    )
+    report_machine(relay)
+
+
+def report_machine(relay: RelayOutcome) -> None:
+    """Who else used the machine's cores: on a small machine the bench's own clients
+    and a local database share them with the server, which caps end to end."""
+    machine, cores = relay.machine, os.cpu_count() or 1
+    clients = relay.client_cpu_seconds / relay.messages * 1000
+    others = machine.busy - relay.server_cpu_seconds - relay.client_cpu_seconds
+    everyone = machine.busy / relay.messages * 1000
+    print(
+        f"  clients CPU: {clients:.2f} ms per message; everything else on the machine (a local "
+        f"database, …): {max(others, 0.0) / relay.messages * 1000:.2f} ms; the machine's "
+        f"{cores} cores, {machine.busy / machine.total:.0%} busy "
+        f"({machine.steal / machine.total:.0%} stolen by the host), allow at most "
+        f"{cores * 1000 / everyone:,.0f} msg/s at {everyone:.2f} ms per message"
     )
 
 
