@@ -22,7 +22,6 @@ query texts again and again: both are cached per query text (bounded LRU, so uni
 texts from an attacker cannot grow memory), and so is the cost of an operation whose
 page sizes are all written in its text.
 """
-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -205,6 +204,19 @@ class DocumentCache:
             self.costs[key] = costed
         return costed
 
+    def over_budget(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        budget: int,
+    ) -> GraphQLError | None:
+        """QUERY_TOO_COMPLEX when the operation costs more than `budget` (0: no budget)."""
+        if budget <= 0:
+            return None
+        return refusal(self.cost(schema, query, operation_name, variables), budget)
+
     def _parse(self, query: str) -> DocumentNode:
         return parse(query, max_tokens=self.max_tokens)
 
@@ -267,16 +279,16 @@ class ServeOperation(MaskInternalErrors):
             )
             # A copy: the cached list is shared by every request with this text.
             context.pre_execution_errors = list(errors)
-            if not errors and self.budget > 0:
-                costed = self.cache.cost(
+            if not errors and (
+                too_costly := self.cache.over_budget(
                     context.schema._schema,
                     context.query,
                     context.operation_name,
                     context.variables,
+                    self.budget,
                 )
-                too_costly = refusal(costed, self.budget)
-                if too_costly is not None:
-                    context.pre_execution_errors = [too_costly]
+            ):
+                context.pre_execution_errors = [too_costly]
         record_operation(context.context, context.operation_name)
         yield
 
@@ -305,10 +317,8 @@ def extensions(settings: Settings) -> list[Extension]:
     return [ServeOperations(settings)]
 
 
-def served_alone(schema: strawberry.Schema) -> ServeOperations | None:
-    """The schema's `ServeOperations` when it is all that hooks its operations (no
-    other extension, no directives: strawberry adds an extension for those), else None."""
+def served_alone(schema: strawberry.Schema) -> bool:
+    """Whether `ServeOperations` is all that hooks the schema's operations (no other
+    extension, no directives: strawberry adds an extension for those)."""
     found = schema.extensions
-    if len(found) == 1 and isinstance(found[0], ServeOperations) and not schema.directives:
-        return found[0]
-    return None
+    return len(found) == 1 and isinstance(found[0], ServeOperations) and not schema.directives

@@ -16,7 +16,6 @@ new one; it is in every log line of the request, in masked errors, and in the re
 `X-Request-Id` header. Metrics and the request log cover HTTP; websocket operations are
 logged by their errors only.
 """
-
 from __future__ import annotations
 
 import asyncio

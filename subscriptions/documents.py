@@ -43,7 +43,6 @@ from graphql.execution.values import get_argument_values, get_variable_values
 
 from resolvers.errors import BadUserInput
 from schema.execution import PlainSelection
-from server.cost import refusal
 from server.limits import DocumentCache, validation_rules
 from server.settings import Settings
 
@@ -115,8 +114,8 @@ class Preparer:
         kind = operation.operation.value
         if kind != "subscription":
             return Prepared(query, document, operation, name, variables, kind)
-        # Queries and mutations get the cost check where the schema executes them.
-        if refused := self._over_budget(query, name, variables):
+        # Queries and mutations get theirs where they execute (`too_costly`).
+        if refused := self.cache.over_budget(self.schema, query, name, variables, self.budget):
             raise ErrorList([refused])
         coerced = get_variable_values(
             self.schema, operation.variable_definitions or (), variables, max_errors=20
@@ -150,14 +149,9 @@ class Preparer:
     def too_costly(self, prepared: Prepared) -> GraphQLError | None:
         """QUERY_TOO_COMPLEX when a query or mutation costs more than the server's
         budget (a subscription's is checked by `prepare`)."""
-        return self._over_budget(prepared.query, prepared.operation_name, prepared.variables)
-
-    def _over_budget(
-        self, query: str, name: str | None, variables: dict[str, Any]
-    ) -> GraphQLError | None:
-        if self.budget <= 0:
-            return None
-        return refusal(self.cache.cost(self.schema, query, name, variables), self.budget)
+        return self.cache.over_budget(
+            self.schema, prepared.query, prepared.operation_name, prepared.variables, self.budget
+        )
 
 
 class ErrorList(Exception):

@@ -42,7 +42,7 @@ class SocketOperations:
     def __init__(self, schema: strawberry.Schema, preparer: Preparer) -> None:
         self.schema = schema
         self.preparer = preparer
-        self.direct = served_alone(schema) is not None
+        self.direct = served_alone(schema)
 
     async def execute(self, prepared: Prepared, context: Context) -> ExecutionResult:
         """The operation's result, its errors masked for the client."""
