@@ -525,10 +525,13 @@ async def verify_arrivals(pair: Pair, number: int, arrivals: list[tuple[float, s
 async def relay_baseline(url: str, prepared: list[Pair]) -> float:
     """The same envelopes INSERTed one transaction each by len(prepared) writers; seconds."""
     from datasources.messaging.tables import EnvelopeRow
+    from datasources.sql import Database
     from resolvers.ids import decode_id
 
-    # The server's pool (datasources/sql.py: 10 + 20 overflow), shared by one writer per pair.
-    engine = create_async_engine(url, pool_size=10, max_overflow=20)
+    # The server's engine (datasources/sql.py: its pool, and on SQLite its WAL and busy
+    # wait, without which 64 writers of one file fail with "database is locked").
+    database = Database(url)
+    engine = database.engine
     now = datetime.now(UTC)
 
     def row(pair: Pair, envelope: dict[str, Any], sequence: int) -> dict[str, Any]:
@@ -552,7 +555,7 @@ async def relay_baseline(url: str, prepared: list[Pair]) -> float:
     started = time.perf_counter()
     await asyncio.gather(*(writer(pair) for pair in prepared))
     seconds = time.perf_counter() - started
-    await engine.dispose()
+    await database.dispose()
     return seconds
 
 
@@ -622,6 +625,7 @@ async def run_fan_out(
 async def fan_out_baseline(url: str, creator: Device, members: list[Device], count: int) -> float:
     """The same number of envelopes of the same size in one transaction; ms."""
     from datasources.messaging.tables import EnvelopeRow
+    from datasources.sql import Database
     from resolvers.ids import decode_id
 
     content = creator.groups[next(iter(creator.groups))].encrypt(b"to all 1,500 of us")
@@ -641,12 +645,12 @@ async def fan_out_baseline(url: str, creator: Device, members: list[Device], cou
         }
         for m in members[:count]
     ]
-    engine = create_async_engine(url)
+    database = Database(url)
     started = time.perf_counter()
-    async with engine.begin() as conn:
+    async with database.engine.begin() as conn:
         await conn.execute(insert(EnvelopeRow), rows)
     elapsed = (time.perf_counter() - started) * 1000
-    await engine.dispose()
+    await database.dispose()
     return elapsed
 
 
