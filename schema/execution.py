@@ -65,7 +65,15 @@ from strawberry.types.fields.resolver import StrawberryResolver
 
 from datasources.loading import weakly_bound
 
-__all__ = ["LeanExecutor", "PlainSelection", "call_resolvers_directly"]
+__all__ = [
+    "LeanExecutor",
+    "PlainFields",
+    "PlainSelection",
+    "call_resolvers_directly",
+    "complete_leaf",
+    "complete_plain",
+    "plain_fields",
+]
 
 # Argument types strawberry passes to a resolver as graphql-core coerced them.
 _AS_IS_ARGUMENTS: tuple[object, ...] = (int, str, bool, float, strawberry.ID)
@@ -76,6 +84,9 @@ class _PlainLeaf(NamedTuple):
     leaf_type: GraphQLLeafType
     non_null: bool
     getter: Callable[[Any], Any] | None = None  # called on the object instead of the read
+
+
+PlainFields = list[tuple[str, _PlainLeaf | None]]  # (response key, leaf); None: __typename
 
 
 class _Getter:
@@ -257,12 +268,18 @@ def _read_leaf(leaf: _PlainLeaf, source: Any) -> Any:
             return Undefined
     else:
         value = getattr(source, leaf.attribute, Undefined)
-    if value is None:
-        return Undefined if leaf.non_null else None
     if value is Undefined:
         return Undefined
+    return complete_leaf(leaf.leaf_type, leaf.non_null, value)
+
+
+def complete_leaf(leaf_type: GraphQLLeafType, non_null: bool, value: Any) -> Any:
+    """The completed value of a scalar or enum, or Undefined when it would be an
+    error: the standard way then raises it with its path and message."""
+    if value is None:
+        return Undefined if non_null else None
     try:
-        coerced = leaf.leaf_type.coerce_output_value(value)
+        coerced = leaf_type.coerce_output_value(value)
     except Exception:  # noqa: BLE001 - the standard way raises it properly
         return Undefined
     return Undefined if coerced is None else coerced
@@ -283,7 +300,7 @@ class PlainSelection:
 
     __slots__ = ("key", "leaves", "type_name")
 
-    def __init__(self, key: str, type_name: str, leaves: list[tuple[str, _PlainLeaf | None]]):
+    def __init__(self, key: str, type_name: str, leaves: PlainFields):
         self.key = key  # the root field's response key
         self.type_name = type_name
         self.leaves = leaves  # (response key, leaf); None: __typename
@@ -304,31 +321,47 @@ class PlainSelection:
             object_type = object_type.of_type
         if not isinstance(object_type, GraphQLObjectType):
             return None
-        plain = _plain_leaves(object_type)
-        leaves: list[tuple[str, _PlainLeaf | None]] = []
-        for node in field.selection_set.selections:
-            if not isinstance(node, FieldNode) or node.directives or node.arguments:
-                return None
-            key = (node.alias or node.name).value
-            if node.name.value == "__typename":
-                leaves.append((key, None))
-                continue
-            leaf = plain.get(node.name.value)
-            if leaf is None:
-                return None
-            leaves.append((key, leaf))
+        leaves = plain_fields(object_type, field.selection_set)
+        if leaves is None:
+            return None
         return cls((field.alias or field.name).value, object_type.name, leaves)
 
     def data(self, event: Any) -> dict[str, Any] | None:
-        if event is None:
+        completed = complete_plain(self.type_name, self.leaves, event)
+        return None if completed is None else {self.key: completed}
+
+
+def plain_fields(object_type: GraphQLObjectType, selection_set: Any) -> PlainFields | None:
+    """The selection on `object_type` as plain leaves, or None when it is not only
+    those (a fragment, a directive, an argument, an object or a resolved field)."""
+    plain = _plain_leaves(object_type)
+    leaves: PlainFields = []
+    for node in selection_set.selections:
+        if not isinstance(node, FieldNode) or node.directives or node.arguments:
             return None
-        completed: dict[str, Any] = {}
-        for key, leaf in self.leaves:
-            value = self.type_name if leaf is None else _read_leaf(leaf, event)
-            if value is Undefined:
-                return None
-            completed[key] = value
-        return {self.key: completed}
+        key = (node.alias or node.name).value
+        if node.name.value == "__typename":
+            leaves.append((key, None))
+            continue
+        leaf = plain.get(node.name.value)
+        if leaf is None:
+            return None
+        leaves.append((key, leaf))
+    return leaves
+
+
+def complete_plain(type_name: str, leaves: PlainFields, source: Any) -> dict[str, Any] | None:
+    """What the executor completes of `source`'s plain leaves, or None when any of
+    it would be an error (then the executor must run to report it)."""
+    if source is None:
+        return None
+    completed: dict[str, Any] = {}
+    for key, leaf in leaves:
+        value = type_name if leaf is None else _read_leaf(leaf, source)
+        if value is Undefined:
+            return None
+        completed[key] = value
+    return completed
 
 
 class _Argument(NamedTuple):

@@ -43,6 +43,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 
 from resolvers.errors import BadUserInput
 from schema.execution import PlainSelection
+from schema.root_field import RootFieldPlan
 from server.limits import DocumentCache, validation_rules
 from server.settings import Settings
 
@@ -75,6 +76,7 @@ class Prepared:
     arguments: Any = None  # the root field's coerced arguments (a dict)
     shared: bool = False
     plain: PlainSelection | None = None  # completed without the executor (schema/execution.py)
+    root: RootFieldPlan | None = None  # a query's or mutation's (schema/root_field.py)
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -96,6 +98,7 @@ class Preparer:
         self.budget = settings.max_query_cost
         # per (query, operation): whether its selection is shared, and its plain selection
         self._plans: dict[tuple[str, str | None], tuple[bool, PlainSelection | None]] = {}
+        self._roots: dict[tuple[str, str | None], RootFieldPlan | None] = {}
 
     def prepare(self, payload: Any) -> Prepared:
         """Raises a GraphQLError (or a list in `ErrorList`) saying what is wrong."""
@@ -113,7 +116,8 @@ class Preparer:
         operation = _operation(document, name)
         kind = operation.operation.value
         if kind != "subscription":
-            return Prepared(query, document, operation, name, variables, kind)
+            root = self._root_plan(query, name, document, operation)
+            return Prepared(query, document, operation, name, variables, kind, root=root)
         # Queries and mutations get theirs where they execute (`too_costly`).
         if refused := self.cache.over_budget(self.schema, query, name, variables, self.budget):
             raise ErrorList([refused])
@@ -145,6 +149,21 @@ class Preparer:
             shared=shared,
             plain=plain,
         )
+
+    def _root_plan(
+        self,
+        query: str,
+        name: str | None,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+    ) -> RootFieldPlan | None:
+        key = (query, name)
+        if key in self._roots:
+            return self._roots[key]
+        if len(self._roots) >= self.cache.size:
+            del self._roots[next(iter(self._roots))]  # the oldest: bounded like the documents
+        plan = self._roots[key] = RootFieldPlan.of(self.schema, document, operation)
+        return plan
 
     def too_costly(self, prepared: Prepared) -> GraphQLError | None:
         """QUERY_TOO_COMPLEX when a query or mutation costs more than the server's

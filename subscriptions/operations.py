@@ -68,6 +68,14 @@ class SocketOperations:
             refused = await over_limits(context, prepared.document, name)
         if refused is not None:
             return ExecutionResult(None, [refused])
+        if prepared.root is not None:
+            return await prepared.root.execute(
+                context,
+                prepared.variables,
+                prepared.operation_name,
+                self.schema.execution_context_class,
+                optimized_is_awaitable,
+            )
         return await await_maybe(
             execute(
                 self.schema._schema,

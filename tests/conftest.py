@@ -266,6 +266,23 @@ def sql_counter(app: Any) -> Iterator[list[str]]:
     event.remove(engine, "before_cursor_execute", record)
 
 
+@pytest.fixture
+def executor_builds(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Each executor the schema's executor class (LeanExecutor) builds while the test
+    runs: what schema/root_field.py saves an operation."""
+    from schema.execution import LeanExecutor
+
+    built: list[Any] = []
+    build = LeanExecutor.build.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[LeanExecutor], *args: Any, **kwargs: Any) -> Any:
+        built.append(cls)
+        return build(cls, *args, **kwargs)
+
+    monkeypatch.setattr(LeanExecutor, "build", classmethod(counted))
+    return built
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # tests/test_scale_out.py, tests/test_faults.py: private servers and processes.
     config.addinivalue_line("markers", "cluster: starts its own servers and processes")

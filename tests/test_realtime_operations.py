@@ -148,3 +148,20 @@ async def test_strawberrys_runner_is_left_out_unless_another_extension_needs_it(
         answer = await over_socket(sock, "1", named, bio="seen")
     assert answer == {"data": {"updateProfile": {"bio": "seen"}}}
     assert Seen.operations == ["Named"] and len(runs) == 1
+
+
+async def test_a_one_field_mutation_over_a_socket_is_run_without_building_an_executor(
+    serving: Serving, executor_builds: list[Any]
+) -> None:
+    """schema/root_field.py: the same answer as over HTTP, where strawberry builds one."""
+    async with serving() as (_app, gql, sock, alice):
+        answer = await over_socket(sock, "1", BIO, bio="planned")
+        assert answer == {"data": {"updateProfile": {"bio": "planned"}}}
+        assert executor_builds == []
+        over_http = await gql(BIO, {"bio": "planned"}, token=alice.token)
+        assert over_http.body == answer and len(executor_builds) == 1
+        too_long = "x" * 10_000  # the resolver refuses it: its error, as over HTTP
+        refused = await over_socket(sock, "2", BIO, bio=too_long)
+        refused_over_http = await gql(BIO, {"bio": too_long}, token=alice.token)
+        assert codes(refused) == ["BAD_USER_INPUT"] and refused["data"] is None
+        assert refused == refused_over_http.body
