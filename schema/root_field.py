@@ -11,7 +11,8 @@ outcome that is a dict of a few leaves.
 
 `RootFieldPlan` does what that amounts to for such an operation, with
 graphql-core's and the executor class's own functions where there is anything to
-decide: the variables and arguments coerced by `get_variable_values` and
+decide: the variables coerced by `coerce_input_value` (with the signatures and
+nesting check done once per document, not per request), the arguments by
 `get_argument_values`, the ResolveInfo built by the executor class's
 `build_resolve_info`, the field's own resolver called with them, and the plain
 leaves of the result read as `LeanExecutor` reads them (schema/execution.py).
@@ -26,6 +27,7 @@ Anything else goes the standard way, which reports it:
 
 tests/test_root_field.py checks the results and errors against the standard way.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +39,12 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     FieldNode,
+    GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLResolveInfo,
@@ -50,7 +56,18 @@ from graphql import (
     execute,
     is_leaf_type,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    coerce_input_value,
+    get_argument_values,
+    get_variable_values,
+)
+from graphql.language.parser import MAX_NESTING_DEPTH
 from graphql.pyutils import Path, gather_with_cancel
 
 from schema.execution import PlainFields, complete_leaf, complete_plain, plain_fields
@@ -78,6 +95,7 @@ class RootFieldPlan:
         "path",
         "root_type",
         "schema",
+        "signatures",
     )
 
     def __init__(
@@ -102,6 +120,7 @@ class RootFieldPlan:
             self.object_type = inner
         elif is_leaf_type(inner):
             self.leaf_type = inner
+        self.signatures = _shallow_signatures(schema, operation)
 
     @classmethod
     def of(
@@ -161,12 +180,14 @@ class RootFieldPlan:
                 replay,
             )
 
-        coerced = get_variable_values(
-            self.schema,
-            self.operation.variable_definitions or (),
-            variables,
-            max_errors=MAX_COERCION_ERRORS,
-        )
+        coerced: VariableValues | list[GraphQLError] | None = self._given_variables(variables)
+        if coerced is None:
+            coerced = get_variable_values(
+                self.schema,
+                self.operation.variable_definitions or (),
+                variables,
+                max_errors=MAX_COERCION_ERRORS,
+            )
         if isinstance(coerced, list):
             return await standard()
         try:
@@ -184,6 +205,26 @@ class RootFieldPlan:
         if data is Undefined:
             return await standard(_Replay(result, raised=False))
         return ExecutionResult({self.key: data}, None)
+
+    def _given_variables(self, inputs: dict[str, Any]) -> VariableValues | None:
+        """What `get_variable_values` gives when every variable is given and coerces
+        (a client's every send), without what it does for the other cases: the
+        signatures are the plan's, and its nesting check cannot fail for input types
+        nested less deeply than its limit. None otherwise: then it runs itself."""
+        if self.signatures is None:
+            return None
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        for signature in self.signatures:
+            value = inputs.get(signature.name, Undefined)
+            if value is Undefined:
+                return None
+            coerced_value = coerce_input_value(value, signature.type)
+            if coerced_value is Undefined:
+                return None
+            sources[signature.name] = VariableValueSource(signature, value)
+            coerced[signature.name] = coerced_value
+        return VariableValues(sources, coerced)
 
     def _arguments(self, variables: VariableValues) -> dict[str, Any]:
         if not (self.field.args or self.node.arguments):
@@ -218,6 +259,44 @@ class RootFieldPlan:
             return Undefined
         completed = complete_plain(object_type.name, self.leaves, result)
         return Undefined if completed is None else completed
+
+
+def _shallow_signatures(
+    schema: GraphQLSchema, operation: OperationDefinitionNode
+) -> list[GraphQLVariableSignature] | None:
+    """The operation's variable signatures when every variable's type nests less
+    deeply than graphql-core's limit (so no value of it can be too deep), else None."""
+    signatures = []
+    for definition in operation.variable_definitions or ():
+        signature = get_variable_signature(schema, definition)
+        if isinstance(signature, GraphQLError):
+            return None
+        depth = _nesting(signature.type, frozenset())
+        if depth is None or depth > MAX_NESTING_DEPTH:
+            return None
+        signatures.append(signature)
+    return signatures
+
+
+def _nesting(type_: GraphQLInputType, seen: frozenset[str]) -> int | None:
+    """How deep `input_is_nested_too_deeply` can go into a value of `type_`: one
+    level per list and per input object; None for a type that contains itself."""
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLList):
+        inner = _nesting(type_.of_type, seen)
+        return None if inner is None else inner + 1
+    if not isinstance(type_, GraphQLInputObjectType):
+        return 0
+    if type_.name in seen:
+        return None
+    deepest = 0
+    for field in type_.fields.values():
+        depth = _nesting(field.type, seen | {type_.name})
+        if depth is None:
+            return None
+        deepest = max(deepest, depth)
+    return deepest + 1
 
 
 class _Operation:

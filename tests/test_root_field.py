@@ -1,6 +1,7 @@
 """schema/root_field.py: a query or mutation of one root field with a plain selection
 gives graphql-core's results and errors without building an executor, and its
 resolver runs once whatever the outcome."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import ExecutionResult, GraphQLSchema, OperationDefinitionNode, execute, parse
+from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.execution import optimized_is_awaitable
 from strawberry.types import Info
 
@@ -65,6 +67,14 @@ def _outcome(text: str, info: Info) -> Any:
     return Receipt(sequence=len(text), note=f"{info.context['who']} at {info.path.key}")
 
 
+@strawberry.input
+class Tree:
+    """Contains itself: a value of it can nest as deep as a client likes."""
+
+    label: str
+    children: list[Tree] | None = None
+
+
 @strawberry.type
 class Query:
     @strawberry.field
@@ -93,6 +103,11 @@ class Mutation:
     def stamp(self, impostor: bool) -> Stamp:
         CALLS.append("stamp")
         return Receipt(sequence=1) if impostor else Stamp(sequence=2)  # type: ignore[return-value]
+
+    @strawberry.mutation
+    def plant(self, tree: Tree) -> int:
+        CALLS.append("plant")
+        return 1 + len(tree.children or [])
 
     @strawberry.mutation
     def many(self) -> list[Receipt]:
@@ -146,6 +161,11 @@ SEND_LATER = (
     " later: sendLater(input: $input) { __typename sequence again: sequence note } }"
 )
 TOUCH = "mutation($times: Int!) { touch(times: $times) }"
+REPEAT = (
+    "mutation($text: String!, $times: Int = 2) {"
+    " send(input: {text: $text, times: $times}) { sequence } }"
+)
+PLANT = "mutation($tree: Tree!) { plant(tree: $tree) }"
 STAMP = "mutation($impostor: Boolean!) { stamp(impostor: $impostor) { sequence } }"
 
 
@@ -155,6 +175,8 @@ STAMP = "mutation($impostor: Boolean!) { stamp(impostor: $impostor) { sequence }
         (SEND, {"input": {"text": "hello"}}),
         (SEND_LATER, {"input": {"text": "hello", "times": 2}}),
         (TOUCH, {"times": 3}),
+        (REPEAT, {"text": "hi"}),  # a variable left out: its default
+        (PLANT, {"tree": {"label": "a", "children": [{"label": "b"}]}}),
         (TOUCH, {"times": 0}),
         # the resolver raises: an API error with its code, or an internal one
         (SEND, {"input": {"text": "refused"}}),
@@ -187,18 +209,64 @@ async def test_results_and_errors_are_graphql_cores_and_the_resolver_runs_once(
 
 
 @pytest.mark.parametrize(
-    "variables",
-    [{}, {"input": {"times": 2}}, {"input": {"text": "hi", "extra": 1}}, {"input": "hi"}],
+    ("query", "variables"),
+    [
+        (SEND, {}),
+        (SEND, {"input": {"times": 2}}),
+        (SEND, {"input": {"text": "hi", "extra": 1}}),
+        (SEND, {"input": "hi"}),
+        (REPEAT, {"text": "hi", "times": None}),  # null where the argument needs a value
+    ],
 )
-async def test_variables_that_do_not_coerce_are_refused_without_calling_the_resolver(
-    graph: GraphQLSchema, variables: dict[str, Any]
+async def test_inputs_that_do_not_coerce_are_refused_without_calling_the_resolver(
+    graph: GraphQLSchema, query: str, variables: dict[str, Any]
 ) -> None:
     CALLS.clear()
-    mine = await planned(graph, SEND, variables)
-    theirs = await standard(graph, SEND, variables)
+    mine = await planned(graph, query, variables)
+    theirs = await standard(graph, query, variables)
     assert CALLS == []
-    assert mine.data is None and mine.errors
+    assert mine.errors and outcome(mine) == outcome(theirs)
+
+
+def deep(levels: int) -> dict[str, Any]:
+    tree: dict[str, Any] = {"label": "leaf"}
+    for _ in range(levels):
+        tree = {"label": "branch", "children": [tree]}
+    return tree
+
+
+async def test_a_type_that_contains_itself_keeps_graphql_cores_nesting_check(
+    graph: GraphQLSchema,
+) -> None:
+    plan = plan_of(graph, PLANT)
+    assert plan is not None and plan.signatures is None
+    CALLS.clear()
+    mine = await planned(graph, PLANT, {"tree": deep(300)})
+    theirs = await standard(graph, PLANT, {"tree": deep(300)})
+    assert CALLS == [] and mine.data is None
     assert outcome(mine) == outcome(theirs)
+    assert mine.errors[0].message == "Variable values are nested too deeply."
+
+
+def described(values: VariableValues) -> dict[str, tuple[Any, ...]]:
+    """The sources, with each type by name (a signature's type is built per call)."""
+    return {
+        name: (str(s.signature.type), s.signature.default, s.signature.default_value, s.value)
+        for name, s in values.sources.items()
+    }
+
+
+def test_given_variables_are_coerced_as_graphql_core_coerces_them(graph: GraphQLSchema) -> None:
+    plan = plan_of(graph, SEND)
+    assert plan is not None and plan.signatures is not None
+    given = {"input": {"text": "hi", "times": 3}, "unused": 1}
+    definitions = plan.operation.variable_definitions
+    mine, theirs = plan._given_variables(given), get_variable_values(graph, definitions, given)
+    assert mine is not None and not isinstance(theirs, list)
+    assert mine.coerced == theirs.coerced == {"input": {"text": "hi", "times": 3}}
+    assert described(mine) == described(theirs)
+    assert plan._given_variables({}) is None  # left out: graphql-core's own, with defaults
+    assert plan._given_variables({"input": {"times": 3}}) is None  # does not coerce
 
 
 async def test_the_happy_path_builds_no_executor(
