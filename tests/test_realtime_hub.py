@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from graphql import GraphQLError, GraphQLSchema
 
+from resolvers.context import Viewer
 from subscriptions.broker import InProcessBroker
 from subscriptions.documents import Prepared
 from subscriptions.hub import Hub, Sub
@@ -20,7 +21,7 @@ from subscriptions.topics import decode, encode
 
 class Peer:
     platform = "socialink"
-    viewer = None
+    viewer: Viewer | None = None
     blocked: frozenset[int] = frozenset()
     request_id = "test"
 
@@ -37,7 +38,23 @@ class Peer:
         return None
 
 
-DELIVERED: list[int] = []  # what the streams' tasks took from their buffers
+class Delivered:
+    """What the streams' tasks took from their buffers, in the order they did."""
+
+    def __init__(self) -> None:
+        self.entries: list[int] = []
+        self.changed = asyncio.Event()
+
+    def add(self, entry: int) -> None:
+        self.entries.append(entry)
+        self.changed.set()
+
+    async def until(self, count: int) -> list[int]:
+        async with asyncio.timeout(5):
+            while len(self.entries) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.entries
 
 
 class EmptyLog:
@@ -50,6 +67,9 @@ class Queue:
 
     name: ClassVar[str] = "queue"
     resumable: ClassVar[bool] = True
+
+    def __init__(self, delivered: Delivered | None = None) -> None:
+        self.delivered = delivered or Delivered()
 
     def handles(self, message: dict[str, Any]) -> bool:
         return isinstance(message.get("sequence"), int)
@@ -70,7 +90,7 @@ class Queue:
         return int(message["sequence"])
 
     async def root(self, context: Any, entry: int) -> Any:
-        DELIVERED.append(entry)
+        self.delivered.add(entry)
         return SKIP  # nothing to send: these peers have no socket
 
 
@@ -111,16 +131,15 @@ async def test_a_message_for_streams_only_is_in_their_buffer_when_publish_return
 
 
 async def test_a_message_behind_a_queued_one_waits_its_turn() -> None:
-    stream = subscribe(Queue(), ("device:1",))
-    shared = subscribe(Queue(), ("post:7",))
+    delivered = Delivered()
+    stream = subscribe(Queue(delivered), ("device:1",))
+    shared = subscribe(Queue(delivered), ("post:7",))
     comments = subscribe(Comments(), ("post:7",))  # post:7 is not for streams only
     hub, broker = await hub_with(stream, shared, comments)
-    DELIVERED.clear()
     await broker.publish("post:7", encode({"sequence": 5}))
     await broker.publish("device:1", encode({"sequence": 1}))
     assert buffered(hub, shared) == buffered(hub, stream) == []  # both in the inbox
-    await asyncio.sleep(0.1)  # the hub's task dispatches them; the streams take them
-    assert sorted(DELIVERED) == [1, 5]
+    assert sorted(await delivered.until(2)) == [1, 5]  # the hub's task dispatched them
     await hub.close()
 
 
