@@ -69,10 +69,11 @@ from graphql.execution.values import (
 )
 from graphql.language.parser import MAX_NESTING_DEPTH
 from graphql.pyutils import Path, gather_with_cancel
+from strawberry.utils.await_maybe import await_maybe
 
 from schema.execution import PlainFields, complete_leaf, complete_plain, plain_fields
 
-__all__ = ["RootFieldPlan"]
+__all__ = ["RootFieldPlan", "execute_operation"]
 
 IsAwaitable = Callable[[Any], bool]
 # graphql-core's default limit on variable coercion errors (`execute`).
@@ -169,7 +170,7 @@ class RootFieldPlan:
         """The operation's result, as graphql-core's `execute` would give it."""
 
         def standard(replay: _Replay | None = None) -> Awaitable[ExecutionResult]:
-            return _standard(
+            return execute_operation(
                 self.schema,
                 self.document,
                 context,
@@ -177,7 +178,7 @@ class RootFieldPlan:
                 operation_name,
                 executor_class,
                 is_awaitable,
-                replay,
+                [replay] if replay is not None else None,
             )
 
         coerced: VariableValues | list[GraphQLError] | None = self._given_variables(variables)
@@ -369,7 +370,7 @@ class _Replay:
         return self.outcome
 
 
-async def _standard(
+async def execute_operation(
     schema: GraphQLSchema,
     document: DocumentNode,
     context: Any,
@@ -377,8 +378,9 @@ async def _standard(
     operation_name: str | None,
     executor_class: type[Any],
     is_awaitable: IsAwaitable,
-    replay: _Replay | None,
+    middleware: list[Any] | None = None,
 ) -> ExecutionResult:
+    """The standard way: graphql-core's `execute` with the schema's executor class."""
     result = execute(
         schema,
         document,
@@ -387,8 +389,6 @@ async def _standard(
         operation_name=operation_name,
         executor_class=executor_class,
         is_awaitable=is_awaitable,  # type: ignore[arg-type]
-        middleware=[replay] if replay is not None else None,
+        middleware=middleware,
     )
-    if is_awaitable(result):
-        return await result  # type: ignore[no-any-return, misc]
-    return result  # type: ignore[return-value]
+    return await await_maybe(result)  # type: ignore[arg-type]

@@ -21,7 +21,9 @@ Anything else is executed once per viewer (still once per event, not per socket)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -98,7 +100,10 @@ class Preparer:
         self.budget = settings.max_query_cost
         # per (query, operation): whether its selection is shared, and its plain selection
         self._plans: dict[tuple[str, str | None], tuple[bool, PlainSelection | None]] = {}
-        self._roots: dict[tuple[str, str | None], RootFieldPlan | None] = {}
+        # per (query, operation) of a query or mutation, bounded like the documents
+        self._root_plan: Callable[[str, str | None], RootFieldPlan | None] = lru_cache(
+            maxsize=self.cache.size
+        )(self._plan_root)
 
     def prepare(self, payload: Any) -> Prepared:
         """Raises a GraphQLError (or a list in `ErrorList`) saying what is wrong."""
@@ -116,7 +121,7 @@ class Preparer:
         operation = _operation(document, name)
         kind = operation.operation.value
         if kind != "subscription":
-            root = self._root_plan(query, name, document, operation)
+            root = self._root_plan(query, name)
             return Prepared(query, document, operation, name, variables, kind, root=root)
         # Queries and mutations get theirs where they execute (`too_costly`).
         if refused := self.cache.over_budget(self.schema, query, name, variables, self.budget):
@@ -150,20 +155,9 @@ class Preparer:
             plain=plain,
         )
 
-    def _root_plan(
-        self,
-        query: str,
-        name: str | None,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-    ) -> RootFieldPlan | None:
-        key = (query, name)
-        if key in self._roots:
-            return self._roots[key]
-        if len(self._roots) >= self.cache.size:
-            del self._roots[next(iter(self._roots))]  # the oldest: bounded like the documents
-        plan = self._roots[key] = RootFieldPlan.of(self.schema, document, operation)
-        return plan
+    def _plan_root(self, query: str, name: str | None) -> RootFieldPlan | None:
+        document = self.cache.parse(query)
+        return RootFieldPlan.of(self.schema, document, _operation(document, name))
 
     def too_costly(self, prepared: Prepared) -> GraphQLError | None:
         """QUERY_TOO_COMPLEX when a query or mutation costs more than the server's

@@ -21,14 +21,12 @@ every operation.
 
 from __future__ import annotations
 
-from typing import Any, cast
-
 import strawberry
-from graphql import ExecutionResult, GraphQLError, execute
+from graphql import ExecutionResult, GraphQLError
 from strawberry.execution import optimized_is_awaitable
-from strawberry.utils.await_maybe import await_maybe
 
 from resolvers.context import Context
+from schema.root_field import execute_operation
 from server.limits import served_alone
 from server.masking import Origin, client_errors
 from server.observability import record_operation
@@ -76,15 +74,12 @@ class SocketOperations:
                 self.schema.execution_context_class,
                 optimized_is_awaitable,
             )
-        return await await_maybe(
-            execute(
-                self.schema._schema,
-                prepared.document,
-                context_value=context,
-                variable_values=prepared.variables,
-                operation_name=prepared.operation_name,
-                executor_class=self.schema.execution_context_class,
-                is_awaitable=cast(Any, optimized_is_awaitable),
-                operation_extensions=None,
-            )
+        return await execute_operation(
+            self.schema._schema,
+            prepared.document,
+            context,
+            prepared.variables,
+            prepared.operation_name,
+            self.schema.execution_context_class,
+            optimized_is_awaitable,
         )
