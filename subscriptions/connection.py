@@ -65,6 +65,7 @@ class Closed(Exception):
 class Connection:
     __slots__ = (
         "_closing",
+        "_frames",
         "_queue",
         "_receive",
         "_send",
@@ -87,11 +88,13 @@ class Connection:
         receive: Any,
         send: Any,
         request_id: str | None = None,
+        frames: Any = None,
     ):
         self.realtime = realtime
         self.platform = platform
         self.protocol = protocol
         self._receive, self._send = receive, send
+        self._frames = frames  # the server's TEXT_FRAMES extension (serving.py), if any
         self.viewer: Viewer | None = None
         self.blocked: frozenset[int] = frozenset()
         self.request_id = request_id or uuid.uuid4().hex  # X-Request-Id of the upgrade
@@ -123,9 +126,14 @@ class Connection:
         so it is run inline (no task per socket per event: that is most of the
         fan-out cost at thousands of sockets). The first send that would wait
         (the client is slow) is finished by a task, which then drains the rest;
-        meanwhile `push` only queues.
+        meanwhile `push` only queues. Under our uvicorn protocol (serving.py
+        `FrameWriting`) a frame is handed to it instead, while it takes them.
         """
+        frames = self._frames
         while self._queue:
+            if frames is not None and frames.write_text(self._queue[0]):
+                self._queue.popleft()
+                continue
             message = {"type": "websocket.send", "text": self._queue.popleft()}
             try:
                 waiting = start(self._send(message))

@@ -39,6 +39,7 @@ from subscriptions.fields import LIVE_FIELDS
 from subscriptions.hub import Hub, Sub
 from subscriptions.operations import SocketOperations
 from subscriptions.presence import Presence
+from subscriptions.serving import TEXT_FRAMES
 from subscriptions.statuses import Statuses
 
 log = logging.getLogger("entativa.realtime")
@@ -105,7 +106,8 @@ class Realtime:
             return
         await send({"type": "websocket.accept", "subprotocol": protocol})
         request_id = scope.get(SCOPE_REQUEST_ID)
-        connection = Connection(self, platform, protocol, receive, send, request_id)
+        frames = (scope.get("extensions") or {}).get(TEXT_FRAMES)
+        connection = Connection(self, platform, protocol, receive, send, request_id, frames)
         self.connections.add(connection)
         await connection.run()
 

@@ -1,4 +1,4 @@
-"""Running the app under uvicorn so websockets end well.
+"""Running the app under uvicorn so websockets end well, and write less often.
 
 uvicorn's own shutdown closes open websockets with 1012 (service restart) before
 the app's lifespan hears anything. `Server` first lets the realtime layer close
@@ -10,16 +10,90 @@ waits while the transport is full, which is what bounds each socket's queue).
 permessage-deflate is off: its state is per socket (tens of KB of zlib buffers
 each) and each frame would be compressed once per subscriber, undoing "serialize
 once, send the same bytes to all".
+
+`FrameWriting` is that protocol with one addition, offered to the app as the
+ASGI scope extension `TEXT_FRAMES`: a text frame handed to it is framed here and
+written with whatever else this socket was handed in the same turn of the loop,
+in one `transport.write`. Through ASGI, each frame is a `send` through every
+middleware, websockets' frame objects and a write (a system call) of its own: a
+socket's answer to a mutation (`next` then `complete`) was two, and together
+they were a seventh of the relay's CPU per message (bench/messaging.py). The app
+uses it only while the socket is open and its transport takes writes
+(`write_text` says False otherwise, and the frame goes the ASGI way, which waits);
+any ASGI `send` first writes what is pending, so frames keep their order.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
-WS_PROTOCOL = "websockets-sansio"
+TEXT_FRAMES = "entativa.websocket.text_frames"
+"""Scope extension: an object with `write_text(text) -> bool` (see `FrameWriting`)."""
+
+
+class FrameWriting(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, also writing text frames for the app
+    directly, one write per socket per turn of the loop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[bytes] = []
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # upgraded: the app's task starts on the next turn
+            scope["extensions"][TEXT_FRAMES] = self
+
+    def write_text(self, text: str) -> bool:
+        """Frame `text` for this turn's write; False when it must go through ASGI's
+        `send` instead (not open, a compression extension, or the transport is full)."""
+        conn: ServerProtocol = self.conn
+        if (
+            conn.state is not State.OPEN
+            or conn.extensions
+            or self.close_sent
+            or not self.writable.is_set()
+        ):
+            return False
+        data = text.encode()
+        if not self._pending:
+            self.loop.call_soon(self.write_pending)
+        self._pending.append(text_frame_header(len(data)))
+        self._pending.append(data)
+        return True
+
+    def write_pending(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if not self.close_sent and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def send(self, message: Any) -> None:
+        self.write_pending()  # what the app handed over before this goes first
+        await super().send(message)
+
+    def shutdown(self) -> None:
+        self.write_pending()  # before uvicorn's close frame
+        super().shutdown()
+
+
+def text_frame_header(length: int) -> bytes:
+    """A final, unmasked text frame's header (RFC 6455 section 5.2): a server's."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 class Server(uvicorn.Server):
@@ -32,7 +106,7 @@ class Server(uvicorn.Server):
 
 def config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
     options.setdefault("log_level", "warning")
-    options.setdefault("ws", WS_PROTOCOL)
+    options.setdefault("ws", FrameWriting)
     options.setdefault("ws_per_message_deflate", False)
     return uvicorn.Config(app, host=host, port=port, **options)
 

@@ -172,3 +172,25 @@ async def open_socket(
     ack = await sock.init(token)
     assert ack["type"] == "connection_ack", ack
     return sock
+
+
+class CountingTransport:
+    """A transport that counts its writes and passes everything on."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def counting(protocol: Any) -> CountingTransport:
+    """Count the writes of a websocket protocol's transport from now on."""
+    transport = CountingTransport(protocol.transport)
+    protocol.transport = transport  # type: ignore[assignment]
+    return transport

@@ -17,7 +17,7 @@ from server import limits
 from server.app import create_app
 from server.settings import RateLimit, RateLimits, Settings
 from tests.conftest import Account, GraphQLClient, create_users
-from tests.realtime_support import Socket, http_client, live_server, open_socket
+from tests.realtime_support import Socket, counting, http_client, live_server, open_socket
 
 BIO = "mutation($bio: String!) { updateProfile(input: {bio: $bio}) { bio } }"
 VIEWER = "{ viewer { username bio } }"
@@ -165,3 +165,13 @@ async def test_a_one_field_mutation_over_a_socket_is_run_without_building_an_exe
         refused_over_http = await gql(BIO, {"bio": too_long}, token=alice.token)
         assert codes(refused) == ["BAD_USER_INPUT"] and refused["data"] is None
         assert refused == refused_over_http.body
+
+
+async def test_a_mutations_next_and_complete_go_out_in_one_write(serving: Serving) -> None:
+    async with serving() as (app, _gql, sock, _alice):
+        (connection,) = app.state.realtime.connections
+        transport = counting(connection._frames)
+        answer = await over_socket(sock, "1", BIO, bio="one write")
+        assert answer == {"data": {"updateProfile": {"bio": "one write"}}}
+        assert len(transport.writes) == 1
+        assert transport.writes[0].count(b"\x81") == 2  # two frames: next, complete
