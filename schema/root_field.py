@@ -11,8 +11,9 @@ outcome that is a dict of a few leaves.
 
 `RootFieldPlan` does what that amounts to for such an operation, with
 graphql-core's and the executor class's own functions where there is anything to
-decide: the variables coerced by `coerce_input_value` (with the signatures and
-nesting check done once per document, not per request), the arguments by
+decide: the variables coerced as `coerce_input_value` coerces them (with the
+signatures, the nesting check and each type's coercer, schema/input_coercion.py,
+made once per document, not per request), the arguments by
 `get_argument_values`, the ResolveInfo built by the executor class's
 `build_resolve_info`, the field's own resolver called with them, and the plain
 leaves of the result read as `LeanExecutor` reads them (schema/execution.py).
@@ -63,7 +64,6 @@ from graphql.execution.get_variable_signature import (
 from graphql.execution.values import (
     VariableValues,
     VariableValueSource,
-    coerce_input_value,
     get_argument_values,
     get_variable_values,
 )
@@ -72,6 +72,7 @@ from graphql.pyutils import Path, gather_with_cancel
 from strawberry.utils.await_maybe import await_maybe
 
 from schema.execution import PlainFields, complete_leaf, complete_plain, plain_fields
+from schema.input_coercion import Coercer, input_coercer
 
 __all__ = ["RootFieldPlan", "execute_operation"]
 
@@ -121,7 +122,10 @@ class RootFieldPlan:
             self.object_type = inner
         elif is_leaf_type(inner):
             self.leaf_type = inner
-        self.signatures = _shallow_signatures(schema, operation)
+        signatures = _shallow_signatures(schema, operation)
+        self.signatures: list[tuple[GraphQLVariableSignature, Coercer]] | None = (
+            None if signatures is None else [(s, input_coercer(s.type)) for s in signatures]
+        )
 
     @classmethod
     def of(
@@ -216,11 +220,11 @@ class RootFieldPlan:
             return None
         sources: dict[str, VariableValueSource] = {}
         coerced: dict[str, Any] = {}
-        for signature in self.signatures:
+        for signature, coerce in self.signatures:
             value = inputs.get(signature.name, Undefined)
             if value is Undefined:
                 return None
-            coerced_value = coerce_input_value(value, signature.type)
+            coerced_value = coerce(value)
             if coerced_value is Undefined:
                 return None
             sources[signature.name] = VariableValueSource(signature, value)
