@@ -157,6 +157,10 @@ class Connection:
     def send_json(self, message: dict[str, Any]) -> None:
         self.push(json.dumps(message, separators=(",", ":")))
 
+    def send_complete(self, op_id: str) -> None:
+        """`send_json` of `{"id": op_id, "type": "complete"}` (one per relayed message)."""
+        self.push('{"id":' + json.dumps(op_id) + ',"type":"complete"}')
+
     @property
     def backlog_full(self) -> bool:
         """Half the outgoing queue is waiting: a replaying stream pauses (resumable.py)."""
@@ -183,7 +187,7 @@ class Connection:
             self.send_json({"id": op_id, "type": "error", "payload": masked})
         else:
             self.send_json({"id": op_id, "type": "error", "payload": masked[0]})
-            self.send_json({"id": op_id, "type": "complete"})
+            self.send_complete(op_id)
 
     def ping(self) -> None:
         """Keep-alive (one timer for all sockets calls this)."""
@@ -323,7 +327,7 @@ class Connection:
             return
         if sub is None:  # a query or mutation: already answered
             self.ops.pop(op_id, None)
-            self.send_json({"id": op_id, "type": "complete"})
+            self.send_complete(op_id)
             return
         self.ops[op_id] = sub
 
@@ -332,7 +336,7 @@ class Connection:
         if sub is not None:
             await self.realtime.hub.remove(sub)
         if self.protocol == LEGACY_WS:
-            self.send_json({"id": op_id, "type": "complete"})
+            self.send_complete(op_id)
 
 
 def _token(payload: Any) -> str | None:

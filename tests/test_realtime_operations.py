@@ -175,3 +175,10 @@ async def test_a_mutations_next_and_complete_go_out_in_one_write(serving: Servin
         assert answer == {"data": {"updateProfile": {"bio": "one write"}}}
         assert len(transport.writes) == 1
         assert transport.writes[0].count(b"\x81") == 2  # two frames: next, complete
+
+
+async def test_an_operation_id_that_needs_escaping_is_echoed_exactly(serving: Serving) -> None:
+    async with serving() as (_app, _gql, sock, _alice):
+        for op_id in ('quote"d', "back\\slash", "é\u2028"):
+            answer = await over_socket(sock, op_id, BIO, bio="escaped")
+            assert answer == {"data": {"updateProfile": {"bio": "escaped"}}}
