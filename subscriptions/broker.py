@@ -1,4 +1,4 @@
-"""The realtime broker: bytes published on a topic reach every process subscribed to it.
+"""The realtime broker: messages published on a topic reach every process subscribed to it.
 
 Two implementations behind one small protocol, picked like the cache
 (datasources/cache.py): `ENTATIVA_REDIS_URL` empty → `InProcessBroker` (one
@@ -8,6 +8,11 @@ Delivery is at most once and best effort, by design: the broker carries live
 notifications ("comment 41 was added to post 7", "close the sockets of family
 F"), not data. Streams that must not lose anything replay from their durable log
 (subscriptions/resume.py); ephemeral ones (typing, presence) may lose a beat.
+
+A message is bytes, or an object that gives its bytes when asked (`bytes(m)`:
+subscriptions/topics.py `Encoded`). The in-process broker hands the published
+object itself to its handlers, so a message made in this process is never
+turned into JSON and back; Redis carries `bytes(m)` and its handlers get bytes.
 
 Handlers are plain callables run on the event loop: they must not block or
 await (the fan-out hub only enqueues), so a publisher is never slowed down by a
@@ -20,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Protocol, SupportsBytes, TypeAlias
 
 import redis.asyncio as redis
 
@@ -28,7 +33,10 @@ from datasources.cache import UNREACHABLE
 
 log = logging.getLogger("entativa.realtime")
 
-Handler = Callable[[str, bytes], None]
+Payload: TypeAlias = bytes | SupportsBytes
+"""What a message is: bytes, or what `bytes()` makes them of (see above)."""
+
+Handler = Callable[[str, Payload], None]
 """Called with (topic, message) for each message on a subscribed topic."""
 
 INTERRUPTED = b'{"kind":"interrupted"}'
@@ -49,7 +57,7 @@ class Listening(Protocol):
 
 
 class Broker(Protocol):
-    async def publish(self, topic: str, message: bytes) -> None:
+    async def publish(self, topic: str, message: Payload) -> None:
         """Send `message` to every current subscriber of `topic`, in every process."""
 
     async def subscribe(self, topics: Iterable[str], handler: Handler) -> Listening:
@@ -100,7 +108,7 @@ class _Interest:
         for topic in list(self.handlers):
             self.deliver(topic, INTERRUPTED)
 
-    def deliver(self, topic: str, message: bytes) -> None:
+    def deliver(self, topic: str, message: Payload) -> None:
         for handler in list(self.handlers.get(topic, {}).values()):
             try:
                 handler(topic, message)
@@ -125,7 +133,7 @@ class InProcessBroker:
     def __init__(self) -> None:
         self._interest = _Interest()
 
-    async def publish(self, topic: str, message: bytes) -> None:
+    async def publish(self, topic: str, message: Payload) -> None:
         self._interest.deliver(topic, message)
 
     async def subscribe(self, topics: Iterable[str], handler: Handler) -> Listening:
@@ -164,9 +172,9 @@ class RedisBroker:
         self._closed = False
         self._interrupted = False  # told the handlers of this outage already
 
-    async def publish(self, topic: str, message: bytes) -> None:
+    async def publish(self, topic: str, message: Payload) -> None:
         try:
-            await self.client.publish(self.prefix + topic, message)
+            await self.client.publish(self.prefix + topic, bytes(message))
         except UNREACHABLE as error:
             raise BrokerUnavailable(f"Redis: {error!r}") from error
 

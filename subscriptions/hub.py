@@ -38,7 +38,7 @@ from resolvers.context import Context, Viewer
 from resolvers.errors import ApiError, Forbidden
 from schema.execution import LeanExecutor
 from server.masking import Origin, client_errors
-from subscriptions.broker import INTERRUPTED, Broker, BrokerUnavailable, Listening
+from subscriptions.broker import INTERRUPTED, Broker, BrokerUnavailable, Listening, Payload
 from subscriptions.documents import Prepared
 from subscriptions.live import SKIP, LiveField, is_access_change
 from subscriptions.resumable import ResumableRun, is_resumable
@@ -118,7 +118,7 @@ class Hub:
         self.contexts = contexts
         self.by_topic: dict[str, set[Sub]] = {}
         self._listening: dict[str, Listening] = {}
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[str, Payload]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._runs: dict[Sub, ResumableRun] = {}  # resumable fields' own streams
         self._dispatching = False  # the task is in `dispatch` (it may be waiting there)
@@ -182,7 +182,7 @@ class Hub:
 
     # ── messages ────────────────────────────────────────────────────────
 
-    def _receive(self, topic: str, data: bytes) -> None:
+    def _receive(self, topic: str, data: Payload) -> None:
         """Queue a broker message for the hub's task; or, when it is for resumable
         streams only and nothing is ahead of it, hand it to them now.
 
@@ -211,7 +211,7 @@ class Hub:
             finally:
                 self._dispatching = False
 
-    async def dispatch(self, topic: str, data: bytes) -> None:
+    async def dispatch(self, topic: str, data: Payload) -> None:
         subs = self.by_topic.get(topic)
         if not subs:
             return

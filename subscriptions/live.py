@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any, ClassVar, Protocol
 
 from resolvers.context import Context
-from subscriptions.broker import Broker
+from subscriptions.broker import Broker, Payload
 from subscriptions.topics import decode
 
 SKIP = object()
@@ -62,9 +62,9 @@ async def stream(
     """The per-subscriber way (strawberry's handlers): authorize, then yield a root
     value per message. Used by schema resolvers; the hub does not go through it."""
     await field.authorize(context, arguments)
-    inbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+    inbox: asyncio.Queue[Payload] = asyncio.Queue(maxsize=1000)
 
-    def receive(_topic: str, data: bytes) -> None:
+    def receive(_topic: str, data: Payload) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             inbox.put_nowait(data)
 

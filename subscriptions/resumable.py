@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from resolvers.context import Context
 from resolvers.errors import ApiError
-from subscriptions.broker import Broker
+from subscriptions.broker import Broker, Payload
 from subscriptions.live import SKIP, LiveField, is_access_change
 from subscriptions.resume import DurableLog, LiveBuffer, stream
 from subscriptions.topics import decode
@@ -129,7 +129,7 @@ async def resumable_stream(
     await field.authorize(context, arguments)
     live: LiveBuffer[Any] = LiveBuffer()
 
-    def receive(_topic: str, data: bytes) -> None:
+    def receive(_topic: str, data: Payload) -> None:
         message = decode(data)
         if is_access_change(message) or not field.handles(message):
             return

@@ -26,7 +26,7 @@ from server.observability import SCOPE_REQUEST_ID
 from server.persisted import PersistedQueries
 from server.runtime import Runtime
 from subscriptions import http, topics
-from subscriptions.broker import Listening
+from subscriptions.broker import Listening, Payload
 from subscriptions.connection import (
     CLOSE_FORBIDDEN,
     CLOSE_GOING_AWAY,
@@ -206,7 +206,7 @@ class Realtime:
 
     # ── process-wide ────────────────────────────────────────────────────
 
-    def _on_revoked(self, _topic: str, data: bytes) -> None:
+    def _on_revoked(self, _topic: str, data: Payload) -> None:
         family = topics.decode(data).get("family_id")
         for connection in list(self.connections):
             viewer = connection.viewer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlparse
@@ -10,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from subscriptions.broker import Broker, InProcessBroker, RedisBroker, build_broker
+from subscriptions.topics import decode, encode
 from tests.services import REDIS_URL, require
 
 
@@ -136,6 +138,30 @@ async def test_binary_messages_arrive_unchanged(pair: tuple[Broker, Broker]) -> 
     payload = bytes(range(256)) * 4
     await publisher.publish("bin", payload)
     assert await inbox.wait_for(1) == [("bin", payload)]
+
+
+async def test_an_encoded_message_arrives_as_itself_here_and_as_its_json_elsewhere(
+    pair: tuple[Broker, Broker],
+) -> None:
+    publisher, subscriber = pair
+    inbox = Inbox()
+    await subscriber.subscribe(["t"], inbox)
+    message = {"sequence": 7, "envelope": {"id": 1, "content": "AAE="}}
+    await publisher.publish("t", encode(message))
+    ((_, received),) = await inbox.wait_for(1)
+    assert decode(received) == message
+    if isinstance(publisher, InProcessBroker):
+        assert decode(received) is message  # no JSON made, none parsed
+    else:
+        assert json.loads(bytes(received)) == message
+
+
+async def test_in_one_process_no_json_is_made_of_a_message() -> None:
+    broker, inbox = InProcessBroker(), Inbox()
+    await broker.subscribe(["t"], inbox)
+    not_json = {"ids": {1, 2}}  # a set: json.dumps would raise
+    await broker.publish("t", encode(not_json))
+    assert decode((await inbox.wait_for(1))[0][1]) is not_json
 
 
 def test_the_redis_url_picks_the_broker() -> None:

@@ -4,7 +4,6 @@ and presence driven by real sockets."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +14,7 @@ from datasources.cache import Cache, MemoryCache, RedisCache
 from resolvers.ids import decode_id
 from subscriptions.broker import InProcessBroker
 from subscriptions.presence import TYPING_SECONDS, Presence, typing_topic
+from subscriptions.topics import decode
 from tests.conftest import create_users
 from tests.realtime_support import live_server, open_socket
 from tests.services import REDIS_URL
@@ -75,7 +75,7 @@ async def test_typing_expires_by_itself_after_six_seconds(cache: Cache) -> None:
     broker = InProcessBroker()
     heard: list[dict[str, Any]] = []
     await broker.subscribe(
-        [typing_topic("socialink", "c1")], lambda _t, data: heard.append(json.loads(data))
+        [typing_topic("socialink", "c1")], lambda _t, data: heard.append(decode(data))
     )
     presence = Presence(cache, broker, clock=clock)
     await presence.typing("socialink", "c1", 5)
