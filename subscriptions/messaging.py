@@ -119,12 +119,13 @@ class Envelopes:
         if not isinstance(sequence, int):
             return None
         hint = Hint(int(arguments[VIEWER_ARGUMENT]), _device(arguments), sequence)
-        carried = message.get("envelope")
+        carried = message.get("envelope")  # the record here, its JSON from elsewhere
         if isinstance(carried, dict):
-            record = envelope_from_message(carried)
-            key = (record.recipient_id, record.recipient_device_id, record.sequence)
+            carried = envelope_from_message(carried)
+        if isinstance(carried, EnvelopeRecord):
+            key = (carried.recipient_id, carried.recipient_device_id, carried.sequence)
             if key == (hint.user_id, hint.device_id, sequence):
-                return Hint(hint.user_id, hint.device_id, sequence, record)
+                return Hint(hint.user_id, hint.device_id, sequence, carried)
         return hint
 
     async def root(self, context: Context, entry: Any) -> Any:

@@ -40,6 +40,10 @@ class Encoded:
     server's CPU, bench/messaging.py). A broker between processes (Redis) sends
     `bytes(encoded)` and its receivers parse them. Receivers share the one dict:
     they only read it.
+
+    So a message may also hold an object that has a JSON form of its own
+    (`to_json()`, e.g. a queued envelope's record): receivers in this process get
+    the object, and those elsewhere its JSON form (each receiver reads both).
     """
 
     __slots__ = ("message",)
@@ -48,7 +52,14 @@ class Encoded:
         self.message = message
 
     def __bytes__(self) -> bytes:
-        return json.dumps(self.message, separators=(",", ":")).encode()
+        return json.dumps(self.message, separators=(",", ":"), default=_to_json).encode()
+
+
+def _to_json(value: Any) -> Any:
+    to_json = getattr(value, "to_json", None)
+    if to_json is None:
+        raise TypeError(f"{type(value).__name__} has no JSON form (to_json)")
+    return to_json()
 
 
 def encode(message: dict[str, Any]) -> Encoded:

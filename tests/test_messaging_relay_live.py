@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,13 +15,21 @@ from typing import Any
 
 import pytest
 
-from datasources.messaging.queue import announce, device_topic, envelope_from_message
+from datasources.messaging.queue import (
+    EnvelopeRecord,
+    announce,
+    device_topic,
+    envelope_from_message,
+)
 from resolvers.ids import decode_id
+from subscriptions.broker import RedisBroker
 from subscriptions.messaging import VIEWER_ARGUMENT, Envelopes
-from subscriptions.topics import decode
+from subscriptions.topics import decode, encode
 from tests.conftest import GraphQLClient, create_users
 from tests.realtime_support import LEGACY, TRANSPORT, Socket, http_client, live_server, open_socket
+from tests.services import REDIS_URL
 from tests.test_messaging_relay import add_devices, addressed, envelope, send
+from tests.test_realtime_broker import Inbox, redis_broker
 
 ENVELOPES = """
 subscription($d: Int!, $after: Int) {
@@ -242,15 +251,18 @@ async def test_a_live_announcement_carries_the_stored_envelope(
         sent = [envelope(bob, 1, content)]
         (await send(gql, ada, sent, "1", expiresInSeconds=60)).ok()
         (message,) = heard
-        carried = envelope_from_message(message["envelope"])
         stored = await stores.envelopes.at_sequence(bob_id, 1, 1, stores.clock())
+        assert message["envelope"] == stored  # in this process: the record itself
+        from_redis = json.loads(bytes(encode(message)))  # what another process receives
+        carried = envelope_from_message(from_redis["envelope"])
         assert carried == stored and carried.content == content
         assert carried.expires_at is not None
 
-        entry = Envelopes().live_entry({"deviceId": 1, VIEWER_ARGUMENT: bob_id}, message)
-        assert entry is not None and entry.record == stored
-        elsewhere = Envelopes().live_entry({"deviceId": 2, VIEWER_ARGUMENT: bob_id}, message)
-        assert elsewhere is not None and elsewhere.record is None  # not this device's: read
+        for received in (message, from_redis):
+            entry = Envelopes().live_entry({"deviceId": 1, VIEWER_ARGUMENT: bob_id}, received)
+            assert entry is not None and entry.record == stored
+            elsewhere = Envelopes().live_entry({"deviceId": 2, VIEWER_ARGUMENT: bob_id}, received)
+            assert elsewhere is not None and elsewhere.record is None  # not its device's: read
 
         heard.clear()
         await announce(stores.broker, [stored, replace(stored, id=stored.id + 1, sequence=2)])
@@ -318,3 +330,27 @@ async def test_envelopes_are_completed_without_building_an_executor(
     assert contents(delivered) == [b"replayed", b"live"]
     assert delivered[1]["senderId"] == ada.id and delivered[1]["expiresAt"] is None
     assert not [root for root in built if type(root).__name__ == "Envelope"]
+
+
+async def test_an_announcement_from_another_process_carries_the_same_envelope() -> None:
+    """Over Redis the announcement's envelope travels as JSON and is the same record
+    at the other end, ready for live delivery without a read."""
+    first = redis_broker()
+    second = RedisBroker(REDIS_URL, prefix=first.prefix)
+    now = datetime.now(UTC)
+    record = EnvelopeRecord(
+        id=3, platform="socialink", recipient_id=2, recipient_device_id=1, sequence=9,
+        type="CIPHERTEXT", sender_id=1, sender_device_id=1, conversation_id=4, message_id=5,
+        content=bytes(range(256)), server_timestamp=now, expires_at=now + timedelta(days=1),
+    )  # fmt: skip
+    inbox = Inbox()
+    try:
+        await second.subscribe([device_topic("socialink", 2, 1)], inbox)
+        await announce(first, [record])
+        ((_, data),) = await inbox.wait_for(1)
+        assert isinstance(data, bytes)
+        entry = Envelopes().live_entry({"deviceId": 1, VIEWER_ARGUMENT: 2}, decode(data))
+        assert entry is not None and entry.record == record
+    finally:
+        await first.close()
+        await second.close()

@@ -11,8 +11,9 @@ which is what lets a resumable subscription detect a gap (subscriptions/resume.p
 After the transaction commits, the caller announces the new envelopes on the
 realtime broker (`announce`): one message per device, `{"sequence": n}` and,
 when the commit queued exactly one envelope for that device (every direct or
-group message), the envelope itself (`"envelope"`, `envelope_message`), so a
-live subscriber delivers it without reading it back. The queue stays the truth:
+group message), the envelope itself (`"envelope"`: its record in this process,
+`envelope_message` of it over Redis), so a live subscriber delivers it without
+reading it back. The queue stays the truth:
 a subscriber whose announcement is lost, or does not follow the last sequence
 it sent, reads the queue (subscriptions/resume.py), so a lost announcement
 delays and never loses.
@@ -74,6 +75,10 @@ class EnvelopeRecord:
     content: bytes
     server_timestamp: datetime
     expires_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Its form on a broker between processes (subscriptions/topics.py `Encoded`)."""
+        return envelope_message(self)
 
 
 @dataclass(frozen=True)
@@ -302,7 +307,7 @@ async def announce(broker: Broker, records: Iterable[EnvelopeRecord]) -> None:
     for (platform, user_id, device_id), queued in by_device.items():
         message: dict[str, Any] = {"sequence": max(r.sequence for r in queued)}
         if len(queued) == 1:
-            message["envelope"] = envelope_message(queued[0])
+            message["envelope"] = queued[0]  # its to_json() when it leaves the process
         await broker.publish(device_topic(platform, user_id, device_id), encode(message))
 
 
