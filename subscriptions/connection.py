@@ -106,34 +106,34 @@ class Connection:
 
     # ── outgoing ────────────────────────────────────────────────────────
 
-    def push(self, text: str) -> None:
-        """Queue a frame; never waits. A full queue means the client cannot keep up:
-        close it (1013) rather than hold memory or anyone else."""
+    def push(self, *texts: str) -> None:
+        """Queue frames (written together); never waits. A full queue means the
+        client cannot keep up: close it (1013) rather than hold memory or anyone else."""
         if self._closing:
             return
-        if len(self._queue) >= self.realtime.settings.ws_queue_size:
+        if len(self._queue) + len(texts) > self.realtime.settings.ws_queue_size:
             self._queue.clear()
             self.close_soon(CLOSE_OVERFLOW, "too slow: reconnect and resume")
             return
-        self._queue.append(text)
+        self._queue.extend(texts)
         if self._writer is None:
             self._flush()
 
     def _flush(self) -> None:
         """Send what is queued, right now, while the socket takes it.
 
-        A send to a socket whose transport has room completes without suspending,
-        so it is run inline (no task per socket per event: that is most of the
-        fan-out cost at thousands of sockets). The first send that would wait
-        (the client is slow) is finished by a task, which then drains the rest;
-        meanwhile `push` only queues. Under our uvicorn protocol (serving.py
-        `FrameWriting`) a frame is handed to it instead, while it takes them.
+        Under our uvicorn protocol (serving.py `FrameWriting`) the frames are handed
+        to it, all in one write. Otherwise, or when its transport is full: a send to
+        a socket whose transport has room completes without suspending, so it is
+        run inline (no task per socket per event: that is most of the fan-out cost
+        at thousands of sockets). The first send that would wait (the client is
+        slow) is finished by a task, which then drains the rest; meanwhile `push`
+        only queues.
         """
-        frames = self._frames
+        if self._frames is not None and self._queue and self._frames.write_texts(self._queue):
+            self._queue.clear()
+            return
         while self._queue:
-            if frames is not None and frames.write_text(self._queue[0]):
-                self._queue.popleft()
-                continue
             message = {"type": "websocket.send", "text": self._queue.popleft()}
             try:
                 waiting = start(self._send(message))
@@ -158,8 +158,7 @@ class Connection:
         self.push(json.dumps(message, separators=(",", ":")))
 
     def send_complete(self, op_id: str) -> None:
-        """`send_json` of `{"id": op_id, "type": "complete"}` (one per relayed message)."""
-        self.push('{"id":' + json.dumps(op_id) + ',"type":"complete"}')
+        self.push(_complete_frame(op_id))
 
     @property
     def backlog_full(self) -> bool:
@@ -168,6 +167,10 @@ class Connection:
 
     def push_next(self, sub: Sub, payload: str) -> None:
         self.push(sub.frame_prefix + payload + "}")
+
+    def answer(self, op_id: str, payload: str) -> None:
+        """A query's or mutation's result, and its `complete` in the same write."""
+        self.push(self.next_prefix(op_id) + payload + "}", _complete_frame(op_id))
 
     def next_prefix(self, op_id: str) -> str:
         """What precedes a result payload in this protocol's frame for `op_id`."""
@@ -325,9 +328,8 @@ class Connection:
             if sub is not None:
                 await self.realtime.hub.remove(sub)
             return
-        if sub is None:  # a query or mutation: already answered
+        if sub is None:  # a query or mutation: answered and completed (`answer`)
             self.ops.pop(op_id, None)
-            self.send_complete(op_id)
             return
         self.ops[op_id] = sub
 
@@ -337,6 +339,12 @@ class Connection:
             await self.realtime.hub.remove(sub)
         if self.protocol == LEGACY_WS:
             self.send_complete(op_id)
+
+
+def _complete_frame(op_id: str) -> str:
+    """`{"id": op_id, "type": "complete"}` as `send_json` writes it, without a dict
+    and json.dumps of it per relayed message."""
+    return '{"id":' + json.dumps(op_id) + ',"type":"complete"}'
 
 
 def _token(payload: Any) -> str | None:

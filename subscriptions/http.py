@@ -119,6 +119,11 @@ class HttpStream:
         else:
             self._push(_part('{"payload":' + payload + "}"))
 
+    def answer(self, op_id: str, payload: str) -> None:
+        """A query's or mutation's result, which ends the response."""
+        self.push_next(None, payload)
+        self.finish()
+
     def end(self, sub: Any, errors: list[GraphQLError]) -> None:
         self.ops.pop(getattr(sub, "id", ""), None)
         masked = client_errors(errors, Origin(self.request_id, self.platform))
@@ -189,8 +194,6 @@ class HttpStream:
         except ErrorList as errors:
             self.end(None, errors.errors)
             sub = None
-        if sub is None and not self.done.is_set():
-            self.finish()  # a query or mutation answered at once
         if sub is not None:
             self.ops["1"] = sub
         self.realtime.connections.add(self)

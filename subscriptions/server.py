@@ -192,7 +192,7 @@ class Realtime:
             body: dict[str, Any] = {"data": result.data}
             if result.errors:
                 body["errors"] = [e.formatted for e in result.errors]
-            peer.push_next(_Answer(peer, op_id), _json(body))
+            peer.answer(op_id, _json(body))
             return None
         field = LIVE_FIELDS.get(prepared.root_field)
         if field is None:
@@ -252,14 +252,6 @@ class Realtime:
                 await self._revoked.close()
             self._revoked = None
         await self.hub.close()
-
-
-class _Answer:
-    """Stands for a Sub when answering a query sent over a socket."""
-
-    def __init__(self, peer: Any, op_id: str) -> None:
-        self.id = op_id
-        self.frame_prefix = peer.next_prefix(op_id)
 
 
 def _json(body: dict[str, Any]) -> str:

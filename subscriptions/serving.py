@@ -12,21 +12,21 @@ each) and each frame would be compressed once per subscriber, undoing "serialize
 once, send the same bytes to all".
 
 `FrameWriting` is that protocol with one addition, offered to the app as the
-ASGI scope extension `TEXT_FRAMES`: a text frame handed to it is framed here and
-written with whatever else this socket was handed in the same turn of the loop,
-in one `transport.write`. Through ASGI, each frame is a `send` through every
-middleware, websockets' frame objects and a write (a system call) of its own: a
-socket's answer to a mutation (`next` then `complete`) was two, and together
-they were a seventh of the relay's CPU per message (bench/messaging.py). The app
-uses it only while the socket is open and its transport takes writes
-(`write_text` says False otherwise, and the frame goes the ASGI way, which waits);
-any ASGI `send` first writes what is pending, so frames keep their order.
+ASGI scope extension `TEXT_FRAMES`: text frames handed to it are framed here and
+written at once, several in one `transport.write`. Through ASGI, each frame is a
+`send` through every middleware, websockets' frame objects and a write (a system
+call) of its own: a socket's answer to a mutation (`next` then `complete`) was
+two, and together they were a seventh of the relay's CPU per message
+(bench/messaging.py). The app uses it only while the socket is open and its
+transport takes writes (`write_texts` says False otherwise, and the frames go the
+ASGI way, which waits).
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
@@ -35,16 +35,12 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 TEXT_FRAMES = "entativa.websocket.text_frames"
-"""Scope extension: an object with `write_text(text) -> bool` (see `FrameWriting`)."""
+"""Scope extension: an object with `write_texts(texts) -> bool` (see `FrameWriting`)."""
 
 
 class FrameWriting(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, also writing text frames for the app
-    directly, one write per socket per turn of the loop."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pending: list[bytes] = []
+    directly (see the module)."""
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -52,9 +48,10 @@ class FrameWriting(WebSocketsSansIOProtocol):
         if scope is not None:  # upgraded: the app's task starts on the next turn
             scope["extensions"][TEXT_FRAMES] = self
 
-    def write_text(self, text: str) -> bool:
-        """Frame `text` for this turn's write; False when it must go through ASGI's
-        `send` instead (not open, a compression extension, or the transport is full)."""
+    def write_texts(self, texts: Iterable[str]) -> bool:
+        """Write `texts` as text frames, in one write; False, and nothing written,
+        when they must go through ASGI's `send` instead (not open, a compression
+        extension, or the transport is full)."""
         conn: ServerProtocol = self.conn
         if (
             conn.state is not State.OPEN
@@ -63,28 +60,13 @@ class FrameWriting(WebSocketsSansIOProtocol):
             or not self.writable.is_set()
         ):
             return False
-        data = text.encode()
-        if not self._pending:
-            self.loop.call_soon(self.write_pending)
-        self._pending.append(text_frame_header(len(data)))
-        self._pending.append(data)
+        parts = []
+        for text in texts:
+            data = text.encode()
+            parts.append(text_frame_header(len(data)))
+            parts.append(data)
+        self.transport.write(b"".join(parts))
         return True
-
-    def write_pending(self) -> None:
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending.clear()
-        if not self.close_sent and not self.transport.is_closing():
-            self.transport.write(data)
-
-    async def send(self, message: Any) -> None:
-        self.write_pending()  # what the app handed over before this goes first
-        await super().send(message)
-
-    def shutdown(self) -> None:
-        self.write_pending()  # before uvicorn's close frame
-        super().shutdown()
 
 
 def text_frame_header(length: int) -> bytes:

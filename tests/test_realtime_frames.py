@@ -1,6 +1,6 @@
 """Text frames the app hands to our uvicorn protocol (subscriptions/serving.py
 `FrameWriting`): well formed at every length, in order with what goes through
-ASGI, and one write per socket per turn of the loop."""
+ASGI, written at once, and those handed over together in one write."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class FrameApp:
         await send({"type": "websocket.accept"})
         self.protocol = scope["extensions"][TEXT_FRAMES]
         self.accepted.set()
-        self.taken = [self.protocol.write_text(text) for text in self.texts]
+        self.taken = [self.protocol.write_texts([text]) for text in self.texts]
         if self.last is not None:
             await send({"type": "websocket.send", "text": self.last})
         while (await receive())["type"] != "websocket.disconnect":
@@ -56,17 +56,16 @@ async def test_frames_of_every_length_arrive_whole_and_before_a_later_asgi_send(
     assert received == [*texts, "through asgi"]
 
 
-async def test_a_turns_frames_go_out_in_one_write() -> None:
+async def test_frames_handed_over_together_go_out_at_once_in_one_write() -> None:
     app = FrameApp([])
     async with live_server(app) as address:
         async with connect(f"ws://{address}/") as ws:
             await app.accepted.wait()
             assert app.protocol is not None
             transport = counting(app.protocol)
-            assert app.protocol.write_text("one") and app.protocol.write_text("two")
-            assert transport.writes == []  # nothing written until the turn ends
+            assert app.protocol.write_texts(["one", "two"])
+            assert transport.writes == [b"\x81\x03one\x81\x03two"]  # before any await
             assert [await ws.recv(), await ws.recv()] == ["one", "two"]
-    assert transport.writes[0] == b"\x81\x03one\x81\x03two"
 
 
 async def test_a_full_transport_or_a_closing_socket_takes_no_frame() -> None:
@@ -77,8 +76,8 @@ async def test_a_full_transport_or_a_closing_socket_takes_no_frame() -> None:
             protocol = app.protocol
             assert protocol is not None
             protocol.pause_writing()  # what the transport says when its buffer is full
-            assert not protocol.write_text("waits its turn through ASGI")
+            assert not protocol.write_texts(["waits its turn through ASGI"])
             protocol.resume_writing()
-            assert protocol.write_text("taken")
+            assert protocol.write_texts(["taken"])
             assert await ws.recv() == "taken"
-        assert not protocol.write_text("after the client closed")
+        assert not protocol.write_texts(["after the client closed"])
