@@ -50,11 +50,13 @@ class FrameWriting(WebSocketsSansIOProtocol):
 
     def write_texts(self, texts: Iterable[str]) -> bool:
         """Write `texts` as text frames, in one write; False, and nothing written,
-        when they must go through ASGI's `send` instead (not open, a compression
-        extension, or the transport is full)."""
+        when they must go through ASGI's `send` instead (the peer is gone, the
+        socket is not open, a compression extension, or the transport is full)."""
         conn: ServerProtocol = self.conn
         if (
-            conn.state is not State.OPEN
+            self.disconnected  # lost without a close frame: the transport is closed
+            or self.transport.is_closing()
+            or conn.state is not State.OPEN
             or conn.extensions
             or self.close_sent
             or not self.writable.is_set()

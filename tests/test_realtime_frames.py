@@ -25,6 +25,7 @@ class FrameApp:
         self.taken: list[bool] = []
         self.protocol: FrameWriting | None = None
         self.accepted = asyncio.Event()
+        self.gone = asyncio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         assert scope["type"] == "websocket"
@@ -37,6 +38,7 @@ class FrameApp:
             await send({"type": "websocket.send", "text": self.last})
         while (await receive())["type"] != "websocket.disconnect":
             pass
+        self.gone.set()
 
 
 @asynccontextmanager
@@ -81,3 +83,16 @@ async def test_a_full_transport_or_a_closing_socket_takes_no_frame() -> None:
             assert protocol.write_texts(["taken"])
             assert await ws.recv() == "taken"
         assert not protocol.write_texts(["after the client closed"])
+
+
+async def test_a_peer_gone_without_a_close_frame_takes_no_frame() -> None:
+    """Its transport is closed: the frame goes the ASGI way, which says so (the
+    socket's Connection drops its queue), instead of an error in whoever pushed."""
+    app = FrameApp([])
+    async with live_server(app) as address:
+        ws = await connect(f"ws://{address}/")
+        await app.accepted.wait()
+        ws.transport.abort()  # no close frame: the server's websocket state stays OPEN
+        await app.gone.wait()
+        assert app.protocol is not None
+        assert not app.protocol.write_texts(["to nobody"])
