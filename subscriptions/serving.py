@@ -53,12 +53,12 @@ class FrameWriting(WebSocketsSansIOProtocol):
         when they must go through ASGI's `send` instead (the peer is gone, the
         socket is not open, a compression extension, or the transport is full)."""
         conn: ServerProtocol = self.conn
+        # A peer lost without a close frame leaves websockets' state open, but not
+        # the transport; every close uvicorn sends takes the state out of OPEN.
         if (
-            self.disconnected  # lost without a close frame: the transport is closed
-            or self.transport.is_closing()
+            self.transport.is_closing()
             or conn.state is not State.OPEN
             or conn.extensions
-            or self.close_sent
             or not self.writable.is_set()
         ):
             return False
