@@ -37,7 +37,8 @@ conversations or delivery.
 
 Fan-out: a `--group`-member MLS group (1 creator + members, one device each,
 added through key packages, commits and a Welcome), every member's device
-subscribed; one sendGroupMessage; the time until the last device's socket has
+subscribed after what is already queued for it (as a member that has joined);
+one sendGroupMessage; the time until the last device's socket has
 the envelope. Baseline: one transaction inserting the same envelopes.
 
 Target (issue 8): at least 2,000 messages/s end to end on one process. Default
@@ -266,7 +267,10 @@ async def group_worker(port: int, job_path: str, out_path: str) -> None:
     sockets = []
     for start in range(0, len(members), 50):  # batches: the accept queue is finite
         sockets += await asyncio.gather(
-            *(_subscribe(port, m["token"], m["device"], None) for m in members[start : start + 50])
+            *(
+                _subscribe(port, m["token"], m["device"], m["after"])
+                for m in members[start : start + 50]
+            )
         )
     await _wait_for_go()
     arrivals: list[float | None] = [None] * len(sockets)
@@ -561,6 +565,10 @@ async def relay_baseline(url: str, prepared: list[Pair]) -> float:
 
 # ── group fan-out ────────────────────────────────────────────────────────────
 
+LAST_QUEUED = """query LastQueued($deviceId: Int!) {
+  pendingEnvelopes(deviceId: $deviceId, first: 100) { edges { node { sequence } } }
+}"""
+
 
 @dataclass
 class FanOutOutcome:
@@ -589,7 +597,11 @@ async def run_fan_out(
     ids = [m.user_id for m in members]
     for start in range(0, len(ids), 500):  # commits stay under the 1 MiB handshake limit
         await creator.add_members(group, ids[start : start + 500])
-    jobs = [{"token": m.token, "device": m.device_id} for m in members]
+    queued = await bounded([partial(last_queued, m) for m in members])
+    jobs = [
+        {"token": m.token, "device": m.device_id, "after": after}
+        for m, after in zip(members, queued, strict=True)
+    ]
     workers = await start_workers("group-worker", port, shares(jobs, clients), tmp)
     for process, _ in workers:
         process.stdin.write("go\n")
@@ -620,6 +632,18 @@ async def run_fan_out(
         baseline_ms,
         server_cpu_ms,
     )
+
+
+async def last_queued(member: Device) -> int | None:
+    """The sequence of the last envelope queued for the member (its Welcome, the
+    commits of later adds): it subscribes after it, as a member that has joined and
+    read its queue does. Subscribing from the start instead would replay those
+    (up to a MiB each) to every member as the group message is sent, and the
+    fan-out would time that backlog."""
+    assert member.api is not None
+    data = await member.api(LAST_QUEUED, {"deviceId": member.device_id})
+    edges = data["pendingEnvelopes"]["edges"]
+    return edges[-1]["node"]["sequence"] if edges else None
 
 
 async def fan_out_baseline(url: str, creator: Device, members: list[Device], count: int) -> float:
