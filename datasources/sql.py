@@ -1,4 +1,5 @@
 """The relational store: one SQLAlchemy 2 async engine, SQLite or PostgreSQL by URL."""
+
 from __future__ import annotations
 
 import time
@@ -20,6 +21,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
+
+from datasources.sqlite_driver import connect_one_trip
 
 # BIGINT identity on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -76,6 +79,8 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
+            if self.engine.dialect.driver == "aiosqlite":
+                event.listen(self.engine.sync_engine, "do_connect", connect_one_trip)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         elif self.engine.dialect.driver == "asyncpg":
             event.listen(self.engine.sync_engine, "checkout", _ping_asyncpg)
